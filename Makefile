@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Front door of the KSM series. The kernel files live in the folders that
+# mirror the kernel tree; everything that builds, boots and tests them lives
+# in harness/; everything built goes to out/ (or OUT=...).
+#
+#   make demo                      build, boot and show the series at work
+#   make test                      build, boot, run every KSM selftest
+#   make apply KSRC=/path/to/linux-6.12   put the series onto your tree
+#   make clean                     remove out/
+
+OUT ?= $(CURDIR)/out
+export OUT
+
+.PHONY: all demo test apply kernel deps clean
+
+all: test
+
+demo:
+	@harness/run.sh demo
+
+test:
+	@harness/run.sh test
+
+kernel:
+	@harness/run.sh kernel
+
+deps:
+	@harness/run.sh deps
+
+apply:
+	@test -n "$(KSRC)" || { echo "usage: make apply KSRC=/path/to/linux-6.12" >&2; exit 2; }
+	@harness/apply.sh "$(KSRC)"
+
+clean:
+	rm -rf "$(OUT)"

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# apply.sh KSRC: put the series onto the kernel tree KSRC.
+#
+# Every file the series touches is checked against harness/base.manifest
+# before anything is written. A file is either still the pinned base (it is
+# then replaced or patched), already what the series makes of it (left
+# alone, so applying twice is harmless), or something else: then nothing is
+# written and the file is named with the reason.
+#
+# Whole files are written only when their content changes, through a
+# temporary file and rename, so that timestamps of untouched files (and
+# hard links into a pristine tree) survive.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+manifest=$top/harness/base.manifest
+
+die() { echo "apply: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: apply.sh /path/to/linux-6.12"
+ksrc=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
+[ -f "$ksrc/Makefile" ] && [ -f "$ksrc/mm/ksm.c" ] ||
+	die "$ksrc does not look like a kernel tree (no Makefile or mm/ksm.c)"
+
+version=$(awk '$1 == "package" { print $3 }' "$manifest")
+kver=$(make -s -C "$ksrc" kernelversion 2>/dev/null || true)
+[ "$kver" = "${version%%-*}" ] ||
+	die "$ksrc is Linux ${kver:-unknown}; the series is for ${version%%-*} (Debian linux-source-6.12 $version)"
+
+# Files of the series that are whole kernel files (all but the harness,
+# the docs of this repository and the two partial files).
+series_files() {
+	(cd "$top" && git ls-files 2>/dev/null || find . -type f | sed 's|^\./||') |
+		grep -E '^(mm|include|tools|Documentation|arch|kernel|lib)/' | sort -u
+}
+
+base_sum() { awk -v p="$1" '$2 == p { print $1 }' "$manifest"; }
+
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+# The KSM entry of MAINTAINERS: this repository holds the entry alone; it is
+# inserted into the tree's MAINTAINERS in alphabetical order of section
+# titles (a title is a line after a blank line, followed by "X:<tab>").
+maintainers_with_entry() {
+	local entry=$top/MAINTAINERS
+	local title
+	title=$(head -n1 "$entry")
+	awk -v title="$title" -v entry="$entry" '
+		function flush_entry(  l) {
+			while ((getline l < entry) > 0)
+				print l
+			print ""
+			done = 1
+		}
+		{ lines[NR] = $0 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				is_title = (i > 1 && lines[i - 1] == "" &&
+					    lines[i] ~ /^[A-Z0-9]/ &&
+					    lines[i + 1] ~ /^[A-Z]:\t/)
+				if (!done && is_title && lines[i] > title &&
+				    seen_mm)
+					flush_entry()
+				if (is_title && lines[i] ~ /^MEMORY MANAGEMENT/)
+					seen_mm = 1
+				print lines[i]
+			}
+		}' "$1"
+}
+
+errors=()
+todo=()
+
+check_whole_file() {
+	local f=$1 want have
+	want=$(base_sum "$f")
+	if [ ! -e "$ksrc/$f" ]; then
+		[ "$want" = absent ] && { todo+=("$f"); return; }
+		errors+=("$f: missing from the tree")
+		return
+	fi
+	if cmp -s "$top/$f" "$ksrc/$f"; then
+		return			# already applied
+	fi
+	[ -n "$want" ] || { errors+=("$f: not listed in harness/base.manifest"); return; }
+	have=$(sum "$ksrc/$f")
+	if [ "$have" != "$want" ]; then
+		errors+=("$f: sha256 $have is not the base's $want (a different version or a local change)")
+		return
+	fi
+	todo+=("$f")
+}
+
+for f in $(series_files); do
+	check_whole_file "$f"
+done
+
+# mm/Kconfig through Kconfig.patch
+kconfig_state=none
+if [ -s "$top/Kconfig.patch" ]; then
+	if [ "$(sum "$ksrc/mm/Kconfig")" = "$(base_sum mm/Kconfig)" ]; then
+		patch -s --dry-run -p1 -d "$ksrc" < "$top/Kconfig.patch" >/dev/null ||
+			errors+=("mm/Kconfig: Kconfig.patch does not apply")
+		kconfig_state=apply
+	elif patch -s -R --dry-run -p1 -d "$ksrc" < "$top/Kconfig.patch" >/dev/null 2>&1; then
+		kconfig_state=applied
+	else
+		errors+=("mm/Kconfig: sha256 $(sum "$ksrc/mm/Kconfig") is neither the base's nor the base with Kconfig.patch")
+	fi
+fi
+
+# MAINTAINERS through the KSM entry
+maint_state=none
+if [ -s "$top/MAINTAINERS" ]; then
+	if [ "$(sum "$ksrc/MAINTAINERS")" = "$(base_sum MAINTAINERS)" ]; then
+		maint_state=apply
+	elif grep -qxF "$(head -n1 "$top/MAINTAINERS")" "$ksrc/MAINTAINERS"; then
+		maint_state=applied
+	else
+		errors+=("MAINTAINERS: sha256 $(sum "$ksrc/MAINTAINERS") is not the base's")
+	fi
+fi
+
+if [ ${#errors[@]} -gt 0 ]; then
+	echo "apply: refusing to touch $ksrc; it is not the pinned base" >&2
+	echo "apply: (Debian linux-source-6.12 $version, see harness/base.manifest):" >&2
+	printf 'apply:   %s\n' "${errors[@]}" >&2
+	exit 1
+fi
+
+write_file() {		# write_file SRC DST, by rename
+	mkdir -p "$(dirname "$2")"
+	cp "$1" "$2.apply-tmp"
+	mv -f "$2.apply-tmp" "$2"
+}
+
+for f in "${todo[@]}"; do
+	write_file "$top/$f" "$ksrc/$f"
+	echo "apply: $f"
+done
+if [ $kconfig_state = apply ]; then
+	# Break a hard link to a pristine tree before patch edits the file.
+	write_file "$ksrc/mm/Kconfig" "$ksrc/mm/Kconfig.unlinked"
+	mv -f "$ksrc/mm/Kconfig.unlinked" "$ksrc/mm/Kconfig"
+	patch -s -p1 -d "$ksrc" < "$top/Kconfig.patch"
+	echo "apply: mm/Kconfig (Kconfig.patch)"
+fi
+if [ $maint_state = apply ]; then
+	maintainers_with_entry "$ksrc/MAINTAINERS" > "$ksrc/MAINTAINERS.apply-tmp"
+	mv -f "$ksrc/MAINTAINERS.apply-tmp" "$ksrc/MAINTAINERS"
+	echo "apply: MAINTAINERS (KSM entry)"
+fi
+echo "apply: $ksrc carries the series"

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksm_demo: a small workload that shows what KSM reclaims, run in the guest
+ * by "make demo".
+ *
+ * Three child processes each map one kind of anonymous memory and register
+ * it with MADV_MERGEABLE: zero-filled pages, duplicate pages (a handful of
+ * patterns repeated) and unique pages. The parent turns ksmd on and prints a
+ * progress line every second (full scans, MiB saved, ksmd CPU), then a table
+ * of what each kind got, read from /proc/<pid>/ksm_stat of its child.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KSM "/sys/kernel/mm/ksm/"
+#define MIB (1UL << 20)
+#define DUP_PATTERNS 16
+
+enum kind { ZERO, DUP, UNIQUE, NR_KINDS };
+static const char *const kind_name[NR_KINDS] = { "zero", "duplicate", "unique" };
+
+static long page_size;
+
+static void die(const char *what)
+{
+	fprintf(stdout, "ksm_demo: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static long read_long(const char *path)
+{
+	char buf[64];
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+		v = strtol(buf, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static long ksm_read(const char *knob)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM "%s", knob);
+	return read_long(path);
+}
+
+static void ksm_write(const char *knob, long val)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), KSM "%s", knob);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%ld", val) < 0 || fclose(f))
+		die(path);
+}
+
+/* Value of "key value" in /proc/<pid>/ksm_stat, or -1. */
+static long ksm_stat(pid_t pid, const char *key)
+{
+	char path[64], line[128];
+	size_t len = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ' ')
+			v = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static pid_t find_ksmd(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t pid = 0;
+
+	if (!d)
+		die("/proc");
+	while (!pid && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "ksmd\n"))
+			pid = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	return pid;
+}
+
+/* CPU time of a task in seconds, from schedstat (ns) or stat (ticks). */
+static double task_cpu(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns, ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	f = fopen(path, "r");
+	if (f) {
+		int n = fscanf(f, "%llu", &ns);
+
+		fclose(f);
+		if (n == 1)
+			return ns / 1e9;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		   &ut, &st) != 2)
+		ut = st = 0;
+	fclose(f);
+	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Child: map and fill one kind of memory, register it, wait to be killed. */
+static void child(enum kind kind, unsigned long bytes, int ready_fd)
+{
+	unsigned long i, n = bytes / page_size;
+	uint64_t seed = 0x9e3779b97f4a7c15ULL ^ getpid();
+	char *p;
+
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	/* Small pages only: the demo is about pages, not THP splitting. */
+	madvise(p, bytes, MADV_NOHUGEPAGE);
+	for (i = 0; i < n; i++) {
+		char *page = p + i * page_size;
+		long j;
+
+		switch (kind) {
+		case ZERO:
+			memset(page, 0, page_size);
+			break;
+		case DUP:
+			memset(page, 'a' + i % DUP_PATTERNS, page_size);
+			break;
+		case UNIQUE:
+			for (j = 0; j < page_size; j += 8) {
+				seed ^= seed << 13;
+				seed ^= seed >> 7;
+				seed ^= seed << 17;
+				memcpy(page + j, &seed, 8);
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	if (madvise(p, bytes, MADV_MERGEABLE))
+		die("madvise(MADV_MERGEABLE)");
+	if (write(ready_fd, "", 1) != 1)
+		die("write");
+	for (;;)
+		pause();
+}
+
+static void usage(void)
+{
+	printf("usage: ksm_demo [-m MiB per kind] [-f full scans] [-t seconds]\n"
+	       "                [-p pages_to_scan] [-s sleep_millisecs]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long mib = 32, pages_to_scan = 1000, sleep_ms = 20;
+	long full_scans = 4, limit = 300, scans0, zero0;
+	pid_t pids[NR_KINDS], ksmd;
+	double t0, cpu0, t, cpu;
+	int fds[2], opt, k;
+	struct utsname uts;
+	long pages;
+	char c;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page_size = sysconf(_SC_PAGESIZE);
+	while ((opt = getopt(argc, argv, "m:f:t:p:s:")) != -1) {
+		switch (opt) {
+		case 'm': mib = strtoul(optarg, NULL, 0); break;
+		case 'f': full_scans = strtol(optarg, NULL, 0); break;
+		case 't': limit = strtol(optarg, NULL, 0); break;
+		case 'p': pages_to_scan = strtoul(optarg, NULL, 0); break;
+		case 's': sleep_ms = strtoul(optarg, NULL, 0); break;
+		default: usage();
+		}
+	}
+	pages = mib * MIB / page_size;
+
+	ksmd = find_ksmd();
+	if (!ksmd) {
+		printf("ksm_demo: no ksmd: is CONFIG_KSM set?\n");
+		return 1;
+	}
+	ksm_write("run", 2);	/* start from nothing merged */
+	ksm_write("run", 0);
+	ksm_write("use_zero_pages", 1);
+	ksm_write("pages_to_scan", pages_to_scan);
+	ksm_write("sleep_millisecs", sleep_ms);
+
+	if (pipe(fds))
+		die("pipe");
+	for (k = 0; k < NR_KINDS; k++) {
+		pids[k] = fork();
+		if (pids[k] < 0)
+			die("fork");
+		if (!pids[k])
+			child(k, mib * MIB, fds[1]);
+	}
+	for (k = 0; k < NR_KINDS; k++)
+		if (read(fds[0], &c, 1) != 1)
+			die("read");
+
+	uname(&uts);
+	printf("KSM demo on Linux %s: %lu MiB each of zero, duplicate (%d patterns) and unique pages\n",
+	       uts.release, mib, DUP_PATTERNS);
+	printf("knobs: use_zero_pages=1 pages_to_scan=%lu sleep_millisecs=%lu\n",
+	       pages_to_scan, sleep_ms);
+	printf("%6s %10s %10s %10s %10s %12s\n", "time", "full_scans",
+	       "saved MiB", "zero MiB", "dup MiB", "ksmd CPU s");
+
+	scans0 = ksm_read("full_scans");
+	zero0 = ksm_read("ksm_zero_pages");
+	cpu0 = task_cpu(ksmd);
+	t0 = now();
+	ksm_write("run", 1);
+	do {
+		long scans, zero, sharing;
+
+		sleep(1);
+		t = now() - t0;
+		cpu = task_cpu(ksmd) - cpu0;
+		scans = ksm_read("full_scans") - scans0;
+		zero = ksm_read("ksm_zero_pages") - zero0;
+		sharing = ksm_read("pages_sharing");
+		printf("%5.0fs %10ld %10.1f %10.1f %10.1f %12.2f\n", t, scans,
+		       (double)(zero + sharing) * page_size / MIB,
+		       (double)zero * page_size / MIB,
+		       (double)sharing * page_size / MIB, cpu);
+		if (scans >= full_scans)
+			break;
+	} while (t < limit);
+
+	printf("\nsummary after %.0f s, %ld full scans, ksmd CPU %.2f s\n", t,
+	       ksm_read("full_scans") - scans0, cpu);
+	printf("%-10s %8s %12s %12s %10s\n", "kind", "pages", "zero-mapped",
+	       "KSM-mapped", "merged");
+	for (k = 0; k < NR_KINDS; k++) {
+		long zero = ksm_stat(pids[k], "ksm_zero_pages");
+		long merging = ksm_stat(pids[k], "ksm_merging_pages");
+
+		printf("%-10s %8ld %12ld %12ld %9.1f%%\n", kind_name[k], pages,
+		       zero, merging, 100.0 * (zero + merging) / pages);
+	}
+	printf("global: pages_shared=%ld pages_sharing=%ld pages_unshared=%ld pages_volatile=%ld ksm_zero_pages=%ld\n",
+	       ksm_read("pages_shared"), ksm_read("pages_sharing"),
+	       ksm_read("pages_unshared"), ksm_read("pages_volatile"),
+	       ksm_read("ksm_zero_pages"));
+	printf("(the KSM-mapped pages of all kinds share %ld KSM pages; saved MiB above is\n"
+	       " pages_sharing + ksm_zero_pages, the memory actually given back)\n",
+	       ksm_read("pages_shared"));
+
+	for (k = 0; k < NR_KINDS; k++)
+		kill(pids[k], SIGKILL);
+	while (wait(NULL) > 0)
+		;
+	ksm_write("run", 2);
+	return 0;
+}

@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run.sh STEP: the harness behind the top-level Makefile.
+#
+#   deps    install what the harness needs (Debian packages, apt)
+#   base    unpack and verify the pinned base tree in out/src/base
+#   kernel  apply the series to out/src/series and build the test kernel
+#   test    kernel + selftests + initramfs, boot, run tests.list, summary
+#   demo    kernel + demo program, boot, run the demo workload
+#
+# Everything built goes to $OUT (default: out/ at the top of the repository).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+h=$top/harness
+OUT=${OUT:-$top/out}
+JOBS=${JOBS:-$(($(nproc) + 1))}
+GUEST_MEM=${GUEST_MEM:-2G}
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-3000}
+export CCACHE_DIR=${CCACHE_DIR:-$OUT/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+
+pkg_version=$(awk '$1 == "package" { print $3 }' "$h/base.manifest")
+tarball_sum=$(awk '$1 == "tarball" { print $3 }' "$h/base.manifest")
+tarball=/usr/src/linux-source-6.12.tar.xz
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+PACKAGES="make gcc patch bc bison flex libelf-dev libssl-dev cpio xz-utils
+	ccache busybox-static qemu-system-x86 libnuma-dev gnuplot-nox"
+
+step_deps() {
+	local missing=() p
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ "$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null)" = "$pkg_version" ] ||
+		missing+=("linux-source-6.12=$pkg_version")
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing ${missing[*]}"
+	as_root apt-get update -q >/dev/null
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--allow-downgrades "${missing[@]}" >/dev/null
+}
+
+# The pristine base: unpacked once, verified file by file against the
+# manifest; never written to afterwards (the series tree hard-links it).
+step_base() {
+	step_deps
+	local base=$OUT/src/base
+	if [ ! -f "$OUT/src/.base-ok" ]; then
+		log "verifying $tarball"
+		echo "$tarball_sum  $tarball" | sha256sum -c --quiet - ||
+			die "$tarball is not the tarball of linux-source-6.12 $pkg_version"
+		rm -rf "$base" "$OUT/src/series"
+		mkdir -p "$OUT/src/unpack"
+		log "unpacking the base tree"
+		tar -xJf "$tarball" -C "$OUT/src/unpack"
+		mv "$OUT/src/unpack/linux-source-6.12" "$base"
+		rmdir "$OUT/src/unpack"
+		(cd "$base" && awk 'length($1) == 64' "$h/base.manifest" |
+			sha256sum -c --quiet -) || die "base tree does not match base.manifest"
+		touch "$OUT/src/.base-ok"
+	fi
+}
+
+# The series tree: a hard-linked copy of the base with the series applied
+# (apply.sh writes by rename, so the base stays pristine).
+step_series_tree() {
+	step_base
+	if [ ! -d "$OUT/src/series" ]; then
+		cp -al "$OUT/src/base" "$OUT/src/series"
+	fi
+	"$h/apply.sh" "$OUT/src/series" | grep -v 'carries the series' >&2 || true
+}
+
+# build_kernel SRC BUILD FRAGMENT...: tinyconfig plus the fragments, out of
+# tree, with ccache. The config is remade only when a fragment changed.
+build_kernel() {
+	local src=$1 build=$2
+	shift 2
+	local frag sum
+	mkdir -p "$build"
+	sum=$(cat "$@" | sha256sum | cut -d' ' -f1)
+	if [ "$(cat "$build/.fragment-sum" 2>/dev/null)" != "$sum" ]; then
+		log "configuring $build"
+		make -s -C "$src" O="$build" ARCH=x86_64 tinyconfig >/dev/null
+		for frag in "$@"; do
+			"$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
+				"$build/.config" "$frag" >/dev/null
+		done
+		make -s -C "$src" O="$build" ARCH=x86_64 olddefconfig >/dev/null
+		for frag in "$@"; do
+			grep -E '^CONFIG_[A-Z0-9_]+=' "$frag" | while read -r opt; do
+				grep -qxF "$opt" "$build/.config" ||
+					die "$opt did not survive olddefconfig"
+			done
+		done
+		echo "$sum" > "$build/.fragment-sum"
+	fi
+	log "building the kernel in $build"
+	if ! make -s -C "$src" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS" \
+			bzImage > "$build/build.log" 2>&1; then
+		tail -n 30 "$build/build.log" >&2
+		die "kernel build failed (log: $build/build.log)"
+	fi
+	grep -E 'warning:|error:' "$build/build.log" >&2 || true
+	make -s -C "$src" O="$build" ARCH=x86_64 headers_install \
+		INSTALL_HDR_PATH="$build/hdr" >/dev/null
+}
+
+step_kernel() {
+	step_series_tree
+	build_kernel "$OUT/src/series" "$OUT/build/series" "$h/kernel.config"
+}
+
+# Static selftest binaries, built against the series tree and its
+# installed UAPI headers, as the kselftest Makefile would (-O2 -Wall).
+build_selftests() {
+	local src=$1 build=$2 dest=$3
+	local mm=$src/tools/testing/selftests/mm
+	local cflags="-Wall -O2 -static -U_FORTIFY_SOURCE -I$src/tools/testing/selftests
+		-I$build/hdr/include -I$src/tools/include -I$src/tools/include/uapi -I$src"
+	local libs="-lrt -lpthread -lm"
+	mkdir -p "$dest/mm"
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_tests" "$mm/ksm_tests.c" "$mm/vm_util.c" \
+		"$mm/thp_settings.c" $libs -lnuma
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_functional_tests" \
+		"$mm/ksm_functional_tests.c" "$mm/vm_util.c" $libs
+}
+
+# make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.
+make_initramfs() {
+	local root=$1 mode=$2 cpio=$3
+	mkdir -p "$root/bin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" \
+		"$root/tmp"
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$h/guest/init" "$root/init"
+	chmod +x "$root/init"
+	printf '%s\n' "$mode" > "$root/etc/ksm-mode"
+	(cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) > "$cpio"
+}
+
+# boot KERNEL CPIO LOGDIR: run the guest to its end. The kernel console goes
+# to LOGDIR/console.log, the results to LOGDIR/results.log.
+boot() {
+	local kernel=$1 cpio=$2 dir=$3 rc=0
+	mkdir -p "$dir"
+	log "booting $kernel (log: $dir/console.log)"
+	timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi \
+		-smp 2 -m "$GUEST_MEM" -display none -monitor none -no-reboot \
+		-kernel "$kernel" -initrd "$cpio" \
+		-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 tsc=reliable ${BOOT_ARGS:-}" \
+		-serial "file:$dir/console.log" -serial "file:$dir/results.log" \
+		</dev/null || rc=$?
+	sed -i 's/\r$//' "$dir/console.log" "$dir/results.log"
+	return $rc
+}
+
+# Lines of the kernel log that fail a run.
+SPLAT='BUG:|WARNING:|Oops|kernel BUG|KASAN|UBSAN|circular locking|lock(dep|ing) (is turned off|.*detected)|INFO: task .* blocked|general protection fault|Kernel panic|Call Trace:'
+
+# summarize LOGDIR: count the TAP results. A program that prints its own
+# TAP counts each of its subtests; one that does not counts once by its exit
+# status. Prints "N passed, N failed, N skipped" last; returns non-zero on
+# a failure, a guest that did not finish or a splat.
+summarize() {
+	local dir=$1 verdict=0 splats
+	awk '
+		# A subtest of the current program. Forked children may print the
+		# same line twice (inherited stdio buffers), so each number
+		# counts once: its worst result.
+		/^# (ok|not ok) [0-9]+/ {
+			num = ($2 == "ok") ? $3 : $4
+			r = ($0 ~ /# SKIP/) ? "s" : (($2 == "ok") ? "p" : "f")
+			if (!(num in res) || r == "f")
+				res[num] = r
+			if (r == "f")
+				name[num] = substr($0, 3)
+			next
+		}
+		/^(ok|not ok) [0-9]+/ {
+			subs = 0; subfail = 0
+			for (num in res) {
+				subs++
+				if (res[num] == "s") s++
+				else if (res[num] == "p") p++
+				else { f++; subfail++; print "FAIL: " $0 ": " name[num] }
+				delete res[num]
+			}
+			# No subtests of its own, or a failed exit status that
+			# no subtest explains: the program itself counts.
+			if (!subs || ($1 == "not" && !subfail)) {
+				if ($0 ~ /# SKIP/) s++
+				else if ($1 == "ok") p++
+				else { f++; print "FAIL: " $0 }
+			}
+		}
+		END { printf "%d %d %d\n", p, f, s > "/dev/stderr" }
+	' "$dir/results.log" 2> "$dir/counts"
+	read -r passed failed skipped < "$dir/counts"
+	if ! grep -q '^# guest done' "$dir/results.log"; then
+		echo "FAIL: the guest did not finish (see $dir/console.log)"
+		failed=$((failed + 1))
+	fi
+	splats=$(grep -E "$SPLAT" "$dir/console.log" || true)
+	if [ -n "$splats" ]; then
+		echo "FAIL: kernel splat in $dir/console.log:"
+		printf '%s\n' "$splats" | head -20 | sed 's/^/    /'
+		failed=$((failed + 1))
+	fi
+	[ "$failed" -eq 0 ] || verdict=1
+	echo "$passed passed, $failed failed, $skipped skipped"
+	return $verdict
+}
+
+step_test() {
+	step_kernel
+	local b=$OUT/build/series g=$OUT/guest/test
+	log "building the selftests"
+	rm -rf "$g"
+	mkdir -p "$g/root/tests"
+	build_selftests "$OUT/src/series" "$b" "$g/root/tests" > "$g/build.log" 2>&1 ||
+		{ cat "$g/build.log" >&2; die "selftest build failed"; }
+	cp "$h/tests.list" "$g/root/tests.list"
+	make_initramfs "$g/root" test "$g/initramfs.cpio"
+	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/test" || true
+	grep -E '^(ok|not ok) ' "$OUT/test/results.log" >&2 || true
+	summarize "$OUT/test"
+}
+
+step_demo() {
+	step_kernel
+	local b=$OUT/build/series g=$OUT/guest/demo
+	rm -rf "$g"
+	mkdir -p "$g/root/bin"
+	gcc -Wall -O2 -static -I"$b/hdr/include" -o "$g/root/bin/ksm_demo" \
+		"$h/guest/ksm_demo.c"
+	make_initramfs "$g/root" "/bin/ksm_demo ${DEMO_ARGS:-}" "$g/initramfs.cpio"
+	mkdir -p "$OUT/demo"
+	: > "$OUT/demo/results.log"
+	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/demo" &
+	local qemu=$!
+	# Show the demo's output as the guest writes it.
+	tail -n +1 -f "$OUT/demo/results.log" --pid=$qemu | grep -v '^# guest done'
+	wait $qemu || die "the guest did not finish (see $OUT/demo/console.log)"
+	local splats
+	splats=$(grep -E "$SPLAT" "$OUT/demo/console.log" || true)
+	[ -z "$splats" ] || die "kernel splat during the demo: $splats"
+}
+
+case "${1:-}" in
+deps|base|kernel|test|demo) "step_$1" ;;
+*) die "usage: run.sh deps|base|kernel|test|demo" ;;
+esac
