@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# apply.sh KSRC: put the series onto the kernel tree KSRC.
+# apply.sh [--reset-from BASE] KSRC: put the series onto the kernel tree KSRC.
 #
 # Every file the series touches is checked against harness/base.manifest
 # before anything is written. A file is either still the pinned base (it is
@@ -12,6 +12,10 @@
 # Whole files are written only when their content changes, through a
 # temporary file and rename, so that timestamps of untouched files (and
 # hard links into a pristine tree) survive.
+#
+# --reset-from BASE is for trees the harness owns (out/src/series): a file
+# that holds an older state of the series is first put back from the
+# pristine tree BASE, then the series is applied as usual.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +23,12 @@ manifest=$top/harness/base.manifest
 
 die() { echo "apply: $*" >&2; exit 1; }
 
-[ $# -eq 1 ] || die "usage: apply.sh /path/to/linux-6.12"
+reset_from=
+if [ "${1:-}" = --reset-from ]; then
+	reset_from=$(cd "${2:-}" 2>/dev/null && pwd) || die "--reset-from: no such directory"
+	shift 2
+fi
+[ $# -eq 1 ] || die "usage: apply.sh [--reset-from BASE] /path/to/linux-6.12"
 ksrc=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
 [ -f "$ksrc/Makefile" ] && [ -f "$ksrc/mm/ksm.c" ] ||
 	die "$ksrc does not look like a kernel tree (no Makefile or mm/ksm.c)"
@@ -32,7 +41,7 @@ kver=$(make -s -C "$ksrc" kernelversion 2>/dev/null || true)
 # Files of the series that are whole kernel files (all but the harness,
 # the docs of this repository and the two partial files).
 series_files() {
-	(cd "$top" && git ls-files 2>/dev/null || find . -type f | sed 's|^\./||') |
+	(cd "$top" && git ls-files --cached --others --exclude-standard 2>/dev/null || find . -type f | sed 's|^\./||') |
 		grep -E '^(mm|include|tools|Documentation|arch|kernel|lib)/' | sort -u
 }
 
@@ -70,6 +79,25 @@ maintainers_with_entry() {
 		}' "$1"
 }
 
+# The tree's section of the entry's title, up to the next blank line.
+maintainers_entry_of() {
+	awk -v title="$(head -n1 "$top/MAINTAINERS")" '
+		$0 == title { on = 1 }
+		on && $0 == "" { exit }
+		on { print }' "$1"
+}
+
+# put_back F: restore F from the pristine tree (--reset-from only).
+put_back() {
+	[ -n "$reset_from" ] || return 1
+	if [ -e "$reset_from/$1" ]; then
+		cp "$reset_from/$1" "$ksrc/$1.apply-tmp"
+		mv -f "$ksrc/$1.apply-tmp" "$ksrc/$1"
+	else
+		rm -f "$ksrc/$1"
+	fi
+}
+
 errors=()
 todo=()
 
@@ -86,6 +114,10 @@ check_whole_file() {
 	fi
 	[ -n "$want" ] || { errors+=("$f: not listed in harness/base.manifest"); return; }
 	have=$(sum "$ksrc/$f")
+	if [ "$have" != "$want" ] && put_back "$f"; then
+		todo+=("$f")
+		return
+	fi
 	if [ "$have" != "$want" ]; then
 		errors+=("$f: sha256 $have is not the base's $want (a different version or a local change)")
 		return
@@ -106,6 +138,8 @@ if [ -s "$top/Kconfig.patch" ]; then
 		kconfig_state=apply
 	elif patch -s -R --dry-run -p1 -d "$ksrc" < "$top/Kconfig.patch" >/dev/null 2>&1; then
 		kconfig_state=applied
+	elif put_back mm/Kconfig; then
+		kconfig_state=apply
 	else
 		errors+=("mm/Kconfig: sha256 $(sum "$ksrc/mm/Kconfig") is neither the base's nor the base with Kconfig.patch")
 	fi
@@ -116,8 +150,10 @@ maint_state=none
 if [ -s "$top/MAINTAINERS" ]; then
 	if [ "$(sum "$ksrc/MAINTAINERS")" = "$(base_sum MAINTAINERS)" ]; then
 		maint_state=apply
-	elif grep -qxF "$(head -n1 "$top/MAINTAINERS")" "$ksrc/MAINTAINERS"; then
+	elif [ "$(maintainers_entry_of "$ksrc/MAINTAINERS")" = "$(cat "$top/MAINTAINERS")" ]; then
 		maint_state=applied
+	elif put_back MAINTAINERS; then
+		maint_state=apply
 	else
 		errors+=("MAINTAINERS: sha256 $(sum "$ksrc/MAINTAINERS") is not the base's")
 	fi

@@ -78,7 +78,9 @@ step_series_tree() {
 	if [ ! -d "$OUT/src/series" ]; then
 		cp -al "$OUT/src/base" "$OUT/src/series"
 	fi
-	"$h/apply.sh" "$OUT/src/series" | grep -v 'carries the series' >&2 || true
+	"$h/apply.sh" --reset-from "$OUT/src/base" "$OUT/src/series" > "$OUT/src/apply.log" ||
+		die "could not apply the series to $OUT/src/series"
+	grep -v 'carries the series' "$OUT/src/apply.log" >&2 || true
 }
 
 # build_kernel SRC BUILD FRAGMENT...: tinyconfig plus the fragments, out of
@@ -208,6 +210,13 @@ summarize() {
 		END { printf "%d %d %d\n", p, f, s > "/dev/stderr" }
 	' "$dir/results.log" 2> "$dir/counts"
 	read -r passed failed skipped < "$dir/counts"
+	local planned reported
+	planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$dir/results.log" | head -n1)
+	reported=$(grep -cE '^(ok|not ok) [0-9]+' "$dir/results.log" || true)
+	if [ "${planned:-0}" -eq 0 ] || [ "$reported" -ne "$planned" ]; then
+		echo "FAIL: ${reported} of ${planned:-?} programs reported a result"
+		failed=$((failed + 1))
+	fi
 	if ! grep -q '^# guest done' "$dir/results.log"; then
 		echo "FAIL: the guest did not finish (see $dir/console.log)"
 		failed=$((failed + 1))
