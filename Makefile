@@ -6,13 +6,14 @@
 #
 #   make demo                      build, boot and show the series at work
 #   make test                      build, boot, run every KSM selftest
+#   make test-base                 the same tests on the unpatched base kernel
 #   make apply KSRC=/path/to/linux-6.12   put the series onto your tree
 #   make clean                     remove out/
 
 OUT ?= $(CURDIR)/out
 export OUT
 
-.PHONY: all demo test apply kernel deps clean
+.PHONY: all demo test test-base apply kernel deps clean
 
 all: test
 
@@ -21,6 +22,9 @@ demo:
 
 test:
 	@harness/run.sh test
+
+test-base:
+	@harness/run.sh test-base
 
 kernel:
 	@harness/run.sh kernel

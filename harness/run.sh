@@ -138,6 +138,9 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_functional_tests" \
 		"$mm/ksm_functional_tests.c" "$mm/vm_util.c" $libs
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_zero_page_tests" \
+		"$mm/ksm_zero_page_tests.c" $libs
 }
 
 # make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.
@@ -232,19 +235,33 @@ summarize() {
 	return $verdict
 }
 
-step_test() {
-	step_kernel
-	local b=$OUT/build/series g=$OUT/guest/test
+# run_tests WHICH: build the selftests of the series, boot the kernel built
+# from out/src/WHICH (series or base) and run tests.list in it.
+run_tests() {
+	local which=$1 b=$OUT/build/$1 g=$OUT/guest/test
 	log "building the selftests"
 	rm -rf "$g"
 	mkdir -p "$g/root/tests"
-	build_selftests "$OUT/src/series" "$b" "$g/root/tests" > "$g/build.log" 2>&1 ||
+	build_selftests "$OUT/src/series" "$OUT/build/series" "$g/root/tests" > "$g/build.log" 2>&1 ||
 		{ cat "$g/build.log" >&2; die "selftest build failed"; }
 	cp "$h/tests.list" "$g/root/tests.list"
 	make_initramfs "$g/root" test "$g/initramfs.cpio"
-	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/test" || true
-	grep -E '^(ok|not ok) ' "$OUT/test/results.log" >&2 || true
-	summarize "$OUT/test"
+	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/test-$which" || true
+	grep -E '^(ok|not ok) ' "$OUT/test-$which/results.log" >&2 || true
+	summarize "$OUT/test-$which"
+}
+
+step_test() {
+	step_kernel
+	run_tests series
+}
+
+# The same tests against the pristine base kernel: shows which of them
+# only the series passes. Expected to fail.
+step_test_base() {
+	step_kernel
+	build_kernel "$OUT/src/base" "$OUT/build/base" "$h/kernel.config"
+	run_tests base
 }
 
 step_demo() {
@@ -269,5 +286,6 @@ step_demo() {
 
 case "${1:-}" in
 deps|base|kernel|test|demo) "step_$1" ;;
-*) die "usage: run.sh deps|base|kernel|test|demo" ;;
+test-base) step_test_base ;;
+*) die "usage: run.sh deps|base|kernel|test|test-base|demo" ;;
 esac

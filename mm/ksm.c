@@ -37,10 +37,12 @@
 #include <linux/swap.h>
 #include <linux/ksm.h>
 #include <linux/hashtable.h>
+#include <linux/hugetlb.h>
 #include <linux/freezer.h>
 #include <linux/oom.h>
 #include <linux/numa.h>
 #include <linux/pagewalk.h>
+#include <linux/userfaultfd_k.h>
 
 #include <asm/tlbflush.h>
 #include "internal.h"
@@ -198,6 +200,7 @@ struct ksm_stable_node {
  * @hlist: link into hlist of rmap_items hanging off that stable_node
  * @age: number of scan iterations since creation
  * @remaining_skips: how many scans to skip
+ * @zero_age: number of consecutive scans that found the page zero-filled
  */
 struct ksm_rmap_item {
 	struct ksm_rmap_item *rmap_list;
@@ -212,6 +215,7 @@ struct ksm_rmap_item {
 	unsigned int oldchecksum;	/* when unstable */
 	rmap_age_t age;
 	rmap_age_t remaining_skips;
+	rmap_age_t zero_age;
 	union {
 		struct rb_node node;	/* when node of unstable tree */
 		struct {		/* when listed from stable tree */
@@ -290,6 +294,19 @@ static unsigned int zero_checksum __read_mostly;
 
 /* Whether to merge empty (zeroed) pages with actual zero pages */
 static bool ksm_use_zero_pages __read_mostly;
+
+/*
+ * Number of earlier scans in which a page must already have been seen
+ * zero-filled before it is merged with the zero page: 0 merges at first
+ * sight, 1 is the behaviour before this knob existed.
+ */
+static unsigned int ksm_zero_pages_min_age __read_mostly;
+
+/*
+ * The number of pages replaced by the zero page since boot: only ksmd
+ * merges, under ksm_thread_mutex; read without locking.
+ */
+static unsigned long ksm_zero_pages_merged;
 
 /* Skip pages that couldn't be de-duplicated previously */
 /* Default to true at least temporarily, for testing */
@@ -1243,6 +1260,39 @@ static u32 calc_checksum(struct page *page)
 	return checksum;
 }
 
+/*
+ * page_zero_filled - does @page hold only zero bytes?
+ *
+ * A filter, not a proof: memchr_inv() stops at the first non-zero word, so
+ * a page with data costs a few loads instead of a checksum of the whole
+ * page. A page that passes is compared with the zero page again once its
+ * PTE is write-protected or cleared, before it is replaced.
+ */
+static bool page_zero_filled(struct page *page)
+{
+	void *addr = kmap_local_page(page);
+	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
+
+	kunmap_local(addr);
+	return zero;
+}
+
+/*
+ * vma_zero_mergeable - may KSM map the zero page into @vma?
+ *
+ * Not in mlocked memory: its owner asked for pages that are resident and
+ * written without a fault, and a write to the zero page faults and
+ * allocates. Not where userfaultfd tracks writes: the zero PTE would lose
+ * the write-protect marker. mm_forbids_zeropage() covers the architectures
+ * that cannot map the zero page at all. Such pages still merge with other
+ * pages through the stable and unstable trees.
+ */
+static bool vma_zero_mergeable(struct vm_area_struct *vma)
+{
+	return !(vma->vm_flags & VM_LOCKED) && !userfaultfd_wp(vma) &&
+	       !mm_forbids_zeropage(vma->vm_mm);
+}
+
 static int write_protect_page(struct vm_area_struct *vma, struct folio *folio,
 			      pte_t *orig_pte)
 {
@@ -1398,6 +1448,7 @@ static int replace_page(struct vm_area_struct *vma, struct page *page,
 		 */
 		newpte = pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
 		ksm_map_zero_page(mm);
+		ksm_zero_pages_merged++;
 		/*
 		 * We're replacing an anonymous page with a zero page, which is
 		 * not anonymous. We need to do proper accounting otherwise we
@@ -1501,40 +1552,56 @@ out:
 
 /*
  * This function returns 0 if the pages were merged or if they are
- * no longer merging candidates (e.g., VMA stale), -EFAULT otherwise.
+ * no longer merging candidates (e.g., VMA stale), -EFAULT otherwise,
+ * also when the vma may not map the zero page (vma_zero_mergeable()).
  */
 static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 				       struct page *page)
 {
 	struct mm_struct *mm = rmap_item->mm;
+	struct vm_area_struct *vma;
 	int err = -EFAULT;
 
-	/*
-	 * Same checksum as an empty page. We attempt to merge it with the
-	 * appropriate zero page if the user enabled this via sysfs.
-	 */
-	if (ksm_use_zero_pages && (rmap_item->oldchecksum == zero_checksum)) {
-		struct vm_area_struct *vma;
-
-		mmap_read_lock(mm);
-		vma = find_mergeable_vma(mm, rmap_item->address);
-		if (vma) {
-			err = try_to_merge_one_page(vma, page,
-					ZERO_PAGE(rmap_item->address));
-			trace_ksm_merge_one_page(
-				page_to_pfn(ZERO_PAGE(rmap_item->address)),
-				rmap_item, mm, err);
-		} else {
-			/*
-			 * If the vma is out of date, we do not need to
-			 * continue.
-			 */
-			err = 0;
-		}
-		mmap_read_unlock(mm);
+	mmap_read_lock(mm);
+	vma = find_mergeable_vma(mm, rmap_item->address);
+	if (!vma) {
+		/*
+		 * If the vma is out of date, we do not need to
+		 * continue.
+		 */
+		err = 0;
+	} else if (vma_zero_mergeable(vma)) {
+		err = try_to_merge_one_page(vma, page,
+				ZERO_PAGE(rmap_item->address));
+		trace_ksm_merge_one_page(
+			page_to_pfn(ZERO_PAGE(rmap_item->address)),
+			rmap_item, mm, err);
 	}
+	mmap_read_unlock(mm);
 
 	return err;
+}
+
+/*
+ * merge_zero_filled_page - the zero-page step of cmp_and_merge_page()
+ * @page: a zero-filled page, found so by page_zero_filled()
+ * @rmap_item: the reverse mapping item of @page
+ *
+ * A zero-filled page needs no checksum and no tree search: once it has been
+ * seen zero-filled in zero_pages_min_age earlier scans, it is merged with
+ * the zero page. Returns true when @page is done with for this scan (merged,
+ * or not old enough yet), false when it should go on to the trees like any
+ * other page, which is also what happens when the merge fails.
+ */
+static bool merge_zero_filled_page(struct page *page,
+				   struct ksm_rmap_item *rmap_item)
+{
+	if (rmap_item->zero_age < READ_ONCE(ksm_zero_pages_min_age)) {
+		rmap_item->zero_age++;
+		rmap_item->oldchecksum = zero_checksum;
+		return true;
+	}
+	return !try_to_merge_with_zero_page(rmap_item, page);
 }
 
 /*
@@ -2244,19 +2311,29 @@ static void cmp_and_merge_page(struct page *page, struct ksm_rmap_item *rmap_ite
 		remove_rmap_item_from_tree(rmap_item);
 
 		/*
+		 * A zero-filled page is merged with the zero page without
+		 * a checksum, if the user enabled this via sysfs. If that
+		 * fails, it goes on as a page with zero_checksum.
+		 */
+		if (ksm_use_zero_pages && page_zero_filled(page)) {
+			if (merge_zero_filled_page(page, rmap_item))
+				return;
+			checksum = zero_checksum;
+		} else {
+			rmap_item->zero_age = 0;
+			checksum = calc_checksum(page);
+		}
+
+		/*
 		 * If the hash value of the page has changed from the last time
 		 * we calculated it, this page is changing frequently: therefore we
 		 * don't want to insert it in the unstable tree, and we don't want
 		 * to waste our time searching for something identical to it there.
 		 */
-		checksum = calc_checksum(page);
 		if (rmap_item->oldchecksum != checksum) {
 			rmap_item->oldchecksum = checksum;
 			return;
 		}
-
-		if (!try_to_merge_with_zero_page(rmap_item, page))
-			return;
 	}
 
 	/* We first start with searching the page inside the stable tree */
@@ -2447,10 +2524,181 @@ static bool should_skip_rmap_item(struct page *page,
 	return true;
 }
 
+/**
+ * DOC: Merging runs of zero-filled pages
+ *
+ * Zero-filled pages come in runs: heaps touched but never written, guest
+ * memory never used, buffers cleared and left. When use_zero_pages is set
+ * and zero_pages_min_age is 0, they need no checksum, no tree and no second
+ * look. The page walk of scan_get_next_rmap_item() that finds the next page
+ * to scan also counts how many pages from there on, under the same page
+ * table, are zero-filled small anonymous pages (zero_run_length()), and
+ * merge_zero_run() replaces that run by the zero page at once: one mmu
+ * notifier range, one page table lock and one TLB flush for the run,
+ * instead of an rmap_item, two PTE locks, two notifier ranges and two
+ * flushes per page. A page merged this way gets no rmap_item; one left from
+ * an earlier scan is freed as stale when the scan passes its address.
+ *
+ * The safety is that of try_to_merge_one_page(): a page is replaced only if
+ * it still equals the zero page (pages_identical()) after its PTE has been
+ * cleared and the TLB flushed, so that nobody can write it any more, and if
+ * no reference but its mappings' is held on it (no GUP pin, no O_DIRECT in
+ * flight, not isolated). A page that fails gets its PTE back and goes the
+ * way of every other page: cmp_and_merge_page().
+ *
+ * ksmd alone merges, under ksm_thread_mutex, which also protects the arrays
+ * of zero_run below.
+ */
+static struct {
+	struct folio *folio[PTRS_PER_PTE];
+	pte_t pte[PTRS_PER_PTE];
+} zero_run;
+
+/* The small anonymous folio that @pte maps, if it may join a zero run. */
+static struct folio *zero_run_folio(struct vm_area_struct *vma,
+				    unsigned long addr, pte_t pte)
+{
+	struct folio *folio;
+	struct page *page;
+
+	if (!pte_present(pte) || pte_uffd_wp(pte))
+		return NULL;
+	page = vm_normal_page(vma, addr, pte);
+	if (!page)
+		return NULL;
+	folio = page_folio(page);
+	if (folio_test_large(folio) || !folio_test_anon(folio) ||
+	    folio_test_ksm(folio) || folio_is_zone_device(folio))
+		return NULL;
+	return folio;
+}
+
+/*
+ * zero_run_length - count the zero-filled pages from @addr on
+ * @ptep: mapped and locked PTE of @addr
+ * @end: end of the range covered by this page table
+ * @max: most pages to count
+ */
+static unsigned int zero_run_length(struct vm_area_struct *vma, pte_t *ptep,
+				    unsigned long addr, unsigned long end,
+				    unsigned int max)
+{
+	unsigned int nr;
+
+	for (nr = 0; nr < max && addr < end; nr++, ptep++, addr += PAGE_SIZE) {
+		struct folio *folio = zero_run_folio(vma, addr, ptep_get(ptep));
+
+		if (!folio || !page_zero_filled(&folio->page))
+			break;
+	}
+	return nr;
+}
+
+/*
+ * merge_zero_run - replace a run of zero-filled pages by the zero page
+ * @vma: the VM_MERGEABLE vma of the run, mmap_lock held for read
+ * @addr: address of the first page of the run
+ * @nr: number of pages in the run, all under one page table
+ * @held: folio of the first page, on which the caller holds a reference
+ * @merged: the number of pages merged is added here
+ *
+ * Returns how many pages from @addr on were merged before the first that
+ * was not.
+ */
+static unsigned int merge_zero_run(struct vm_area_struct *vma,
+				   unsigned long addr, unsigned int nr,
+				   struct folio *held, unsigned int *merged)
+{
+	unsigned long end = addr + nr * PAGE_SIZE;
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	unsigned int i, leading = 0;
+	pte_t *start_ptep, *ptep;
+	bool cleared = false;
+	spinlock_t *ptl;
+	pmd_t *pmd;
+	pmd_t pmde;
+
+	pmd = mm_find_pmd(mm, addr);
+	if (!pmd)
+		return 0;
+	pmde = pmdp_get_lockless(pmd);
+	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
+		return 0;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr, end);
+	mmu_notifier_invalidate_range_start(&range);
+
+	start_ptep = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!start_ptep)
+		goto out_mn;
+
+	/*
+	 * Clear the PTEs first and flush the TLB once: after that nobody can
+	 * write the pages nor take a new GUP reference on them (see
+	 * write_protect_page()).
+	 */
+	for (i = 0, ptep = start_ptep; i < nr; i++, ptep++) {
+		unsigned long a = addr + i * PAGE_SIZE;
+		pte_t pte = ptep_get(ptep);
+		struct folio *folio = zero_run_folio(vma, a, pte);
+
+		zero_run.folio[i] = NULL;
+		if (!folio || !folio_trylock(folio))
+			continue;
+		flush_cache_page(vma, a, pte_pfn(pte));
+		zero_run.pte[i] = ptep_get_and_clear(mm, a, ptep);
+		zero_run.folio[i] = folio;
+		cleared = true;
+	}
+	if (cleared)
+		flush_tlb_range(vma, addr, end);
+
+	for (i = 0, ptep = start_ptep; i < nr; i++, ptep++) {
+		unsigned long a = addr + i * PAGE_SIZE;
+		struct folio *folio = zero_run.folio[i];
+		struct page *zero_page = ZERO_PAGE(a);
+		int refs;
+
+		if (!folio)
+			continue;
+		refs = folio_mapcount(folio) + folio_test_swapcache(folio) +
+		       (folio == held);
+		if (folio_ref_count(folio) != refs ||
+		    !pages_identical(&folio->page, zero_page)) {
+			set_pte_at(mm, a, ptep, zero_run.pte[i]);
+			folio_unlock(folio);
+			continue;
+		}
+
+		/* Marked dirty as a KSM zero page: see replace_page(). */
+		set_pte_at(mm, a, ptep,
+			   pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(zero_page),
+							     vma->vm_page_prot))));
+		ksm_map_zero_page(mm);
+		dec_mm_counter(mm, MM_ANONPAGES);
+		folio_remove_rmap_pte(folio, &folio->page, vma);
+		if (!folio_mapped(folio))
+			folio_free_swap(folio);
+		folio_unlock(folio);
+		folio_put(folio);
+		(*merged)++;
+		ksm_zero_pages_merged++;
+		if (leading == i)
+			leading++;
+	}
+	pte_unmap_unlock(start_ptep, ptl);
+out_mn:
+	mmu_notifier_invalidate_range_end(&range);
+	return leading;
+}
+
 struct ksm_next_page_arg {
 	struct folio *folio;
 	struct page *page;
 	unsigned long addr;
+	unsigned int zero_run_max;	/* 0: do not count zero runs */
+	unsigned int zero_run;		/* zero-filled pages from addr on */
 };
 
 static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long end,
@@ -2512,6 +2760,9 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 
 		if (folio_is_zone_device(folio) || !folio_test_anon(folio))
 			continue;
+		if (private->zero_run_max)
+			private->zero_run = zero_run_length(vma, ptep, addr, end,
+							    private->zero_run_max);
 		goto found_unlock;
 	}
 
@@ -2536,7 +2787,30 @@ static struct mm_walk_ops ksm_next_page_ops = {
 	.walk_lock = PGWALK_RDLOCK,
 };
 
-static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
+/*
+ * How many zero-filled pages the walk may merge on the spot in @vma: none
+ * unless they are to be merged at first sight.
+ */
+static unsigned int zero_run_max(struct vm_area_struct *vma,
+				 unsigned int budget)
+{
+	if (!ksm_use_zero_pages || READ_ONCE(ksm_zero_pages_min_age) ||
+	    !vma_zero_mergeable(vma))
+		return 0;
+	return budget;
+}
+
+/*
+ * scan_get_next_rmap_item - find the next page to scan
+ * @page: the page found, with a reference held
+ * @budget: pages this batch may still visit; runs of zero-filled pages
+ *          merged on the way (merge_zero_run()) are taken from it
+ *
+ * Returns the rmap_item of @page, or NULL at the end of a full scan or when
+ * zero runs used up the budget.
+ */
+static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page,
+						     unsigned int *budget)
 {
 	struct mm_struct *mm;
 	struct ksm_mm_slot *mm_slot;
@@ -2623,7 +2897,9 @@ next_mm:
 			ksm_scan.address = vma->vm_end;
 
 		while (ksm_scan.address < vma->vm_end) {
-			struct ksm_next_page_arg ksm_next_page_arg;
+			struct ksm_next_page_arg ksm_next_page_arg = {
+				.zero_run_max = zero_run_max(vma, *budget),
+			};
 			struct page *tmp_page = NULL;
 			struct folio *folio;
 
@@ -2644,6 +2920,26 @@ next_mm:
 			} else {
 				VM_WARN_ON_ONCE(found < 0);
 				ksm_scan.address = vma->vm_end - PAGE_SIZE;
+			}
+
+			if (tmp_page && ksm_next_page_arg.zero_run) {
+				unsigned int merged = 0, leading;
+
+				leading = merge_zero_run(vma, ksm_scan.address,
+							 ksm_next_page_arg.zero_run,
+							 folio, &merged);
+				ksm_pages_scanned += merged;
+				*budget -= merged;
+				if (leading) {
+					folio_put(folio);
+					ksm_scan.address += leading * PAGE_SIZE;
+					if (!*budget) {
+						mmap_read_unlock(mm);
+						return NULL;
+					}
+					continue;
+				}
+				/* The first page goes the usual way. */
 			}
 
 			if (tmp_page) {
@@ -2747,11 +3043,12 @@ static void ksm_do_scan(unsigned int scan_npages)
 	struct ksm_rmap_item *rmap_item;
 	struct page *page;
 
-	while (scan_npages-- && likely(!freezing(current))) {
+	while (scan_npages && likely(!freezing(current))) {
 		cond_resched();
-		rmap_item = scan_get_next_rmap_item(&page);
+		rmap_item = scan_get_next_rmap_item(&page, &scan_npages);
 		if (!rmap_item)
 			return;
+		scan_npages--;
 		cmp_and_merge_page(page, rmap_item);
 		put_page(page);
 		ksm_pages_scanned++;
@@ -3566,6 +3863,36 @@ static ssize_t use_zero_pages_store(struct kobject *kobj,
 }
 KSM_ATTR(use_zero_pages);
 
+static ssize_t zero_pages_min_age_show(struct kobject *kobj,
+				       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", ksm_zero_pages_min_age);
+}
+
+static ssize_t zero_pages_min_age_store(struct kobject *kobj,
+					struct kobj_attribute *attr,
+					const char *buf, size_t count)
+{
+	unsigned int value;
+	int err;
+
+	err = kstrtouint(buf, 10, &value);
+	if (err || value > U8_MAX)	/* rmap_item->zero_age is a u8 */
+		return -EINVAL;
+
+	WRITE_ONCE(ksm_zero_pages_min_age, value);
+
+	return count;
+}
+KSM_ATTR(zero_pages_min_age);
+
+static ssize_t zero_pages_merged_show(struct kobject *kobj,
+				      struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", ksm_zero_pages_merged);
+}
+KSM_ATTR_RO(zero_pages_merged);
+
 static ssize_t max_page_sharing_show(struct kobject *kobj,
 				     struct kobj_attribute *attr, char *buf)
 {
@@ -3891,6 +4218,8 @@ static struct attribute *ksm_attrs[] = {
 	&stable_node_dups_attr.attr,
 	&stable_node_chains_prune_millisecs_attr.attr,
 	&use_zero_pages_attr.attr,
+	&zero_pages_min_age_attr.attr,
+	&zero_pages_merged_attr.attr,
 	&general_profit_attr.attr,
 	&smart_scan_attr.attr,
 	&advisor_mode_attr.attr,

@@ -1,0 +1,673 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KSM zero-page tests: zero-filled pages merged with the shared zero page
+ * at first sight (use_zero_pages=1, zero_pages_min_age=0), the
+ * zero_pages_min_age knob and the zero_pages_merged counter.
+ *
+ * Counting ksmd's visits: a new mm is put behind the scan cursor, so the
+ * pass in progress may or may not visit it. The tests therefore stop ksmd
+ * (run=0), register the area under test and then, in a helper process, a
+ * marker area of two identical pages, and start ksmd again. Both mms sit
+ * next to each other in the scan list, the area under test first. The
+ * marker's rmap_items appear when it has been visited once, so the area
+ * under test has been visited exactly once; its two pages merge on its
+ * second visit, so the area under test has been visited twice. ksmd sleeps
+ * a second between batches and a batch never crosses the end of a full
+ * scan, which leaves time to look before the next visit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../kselftest.h"
+
+#define KSM_PATH "/sys/kernel/mm/ksm/"
+#define NR_PAGES 1024
+#define MARKER_PAGES 2
+
+static size_t pagesize;
+
+/* The KSM settings the tests change, restored at exit. */
+static const char *const saved_knobs[] = {
+	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
+	"zero_pages_min_age", "smart_scan",
+};
+static long saved[sizeof(saved_knobs) / sizeof(saved_knobs[0])];
+
+static long read_file_long(const char *path)
+{
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+static long ksm_read(const char *knob)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
+	return read_file_long(path);
+}
+
+/* Write @val as a string to a knob: 0 or -errno. */
+static int ksm_write_str(const char *knob, const char *val)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+static bool ksm_write(const char *knob, long val)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld", val);
+	if (ksm_write_str(knob, buf)) {
+		ksft_print_msg("writing %s to %s failed\n", buf, knob);
+		return false;
+	}
+	return true;
+}
+
+/* A field of /proc/<pid>/ksm_stat, or -1. */
+static long ksm_stat(pid_t pid, const char *field)
+{
+	char path[64], line[128];
+	size_t len = strlen(field);
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ' ')
+			val = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+static void save_knobs(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(saved_knobs) / sizeof(saved_knobs[0]); i++)
+		saved[i] = ksm_read(saved_knobs[i]);
+}
+
+static void restore_knobs(void)
+{
+	unsigned int i;
+
+	ksm_write("run", 2);
+	for (i = 0; i < sizeof(saved_knobs) / sizeof(saved_knobs[0]); i++)
+		if (saved[i] >= 0)
+			ksm_write(saved_knobs[i], saved[i]);
+}
+
+/*
+ * Fresh anonymous pages sit in a per-CPU LRU batch, holding a reference
+ * that keeps KSM from merging them until ksmd drains the batches at the
+ * start of its next full scan. Run on one CPU and fault in more pages than
+ * a batch holds, so that the pages under test are out of it.
+ */
+static void push_out_of_lru_batch(void)
+{
+	size_t size = 64 * pagesize;
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		return;
+	madvise(p, size, MADV_NOHUGEPAGE);
+	for (i = 0; i < size; i += pagesize)
+		p[i] = 1;
+	munmap(p, size);
+}
+
+static char *map_area(size_t nr_pages)
+{
+	char *p = mmap(NULL, nr_pages * pagesize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		return NULL;
+	}
+	/* Small pages: the run path works on page tables of small pages. */
+	madvise(p, nr_pages * pagesize, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* The marker: a helper process that registers two identical pages. */
+struct marker {
+	pid_t pid;
+	int cmd;	/* parent writes: register now */
+	int ack;	/* child writes: registered */
+};
+
+static bool marker_start(struct marker *m)
+{
+	int cmd[2], ack[2];
+	char c;
+
+	if (pipe(cmd) || pipe(ack))
+		return false;
+	m->pid = fork();
+	if (m->pid < 0)
+		return false;
+	if (!m->pid) {
+		uint64_t seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ time(NULL);
+		char *p;
+		size_t i;
+
+		if (read(cmd[0], &c, 1) != 1)
+			_exit(1);
+		p = map_area(MARKER_PAGES);
+		if (!p)
+			_exit(1);
+		for (i = 0; i < pagesize; i += sizeof(seed)) {
+			seed = seed * 6364136223846793005ULL + 1;
+			memcpy(p + i, &seed, sizeof(seed));
+		}
+		memcpy(p + pagesize, p, pagesize);
+		if (madvise(p, MARKER_PAGES * pagesize, MADV_MERGEABLE))
+			_exit(1);
+		if (write(ack[1], "", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	m->cmd = cmd[1];
+	m->ack = ack[0];
+	close(cmd[0]);
+	close(ack[1]);
+	return true;
+}
+
+static bool marker_register(struct marker *m)
+{
+	char c = 0;
+
+	return write(m->cmd, &c, 1) == 1 && read(m->ack, &c, 1) == 1;
+}
+
+static void marker_stop(struct marker *m)
+{
+	kill(m->pid, SIGKILL);
+	waitpid(m->pid, NULL, 0);
+	close(m->cmd);
+	close(m->ack);
+}
+
+/* Wait until the marker has been visited @visits (1 or 2) times. */
+static bool marker_wait(struct marker *m, int visits)
+{
+	int i;
+
+	for (i = 0; i < 120 * 200; i++) {
+		if (visits == 1 &&
+		    ksm_stat(m->pid, "ksm_rmap_items") >= MARKER_PAGES)
+			return true;
+		if (visits == 2 &&
+		    ksm_stat(m->pid, "ksm_merging_pages") >= MARKER_PAGES)
+			return true;
+		usleep(5000);
+	}
+	ksft_print_msg("ksmd did not visit the marker %d times in 120 s\n",
+		       visits);
+	return false;
+}
+
+/*
+ * Stop ksmd, register @area and then the marker, restart ksmd slowed down
+ * so that one batch covers both areas and the next visit is a second away.
+ */
+static bool register_and_start(char *area, size_t nr_pages, struct marker *m)
+{
+	if (!ksm_write("run", 0) ||
+	    !ksm_write("pages_to_scan", 4 * (nr_pages + MARKER_PAGES)) ||
+	    !ksm_write("sleep_millisecs", 1000))
+		return false;
+	push_out_of_lru_batch();
+	if (madvise(area, nr_pages * pagesize, MADV_MERGEABLE)) {
+		ksft_print_msg("madvise: %s\n", strerror(errno));
+		return false;
+	}
+	if (!marker_register(m)) {
+		ksft_print_msg("marker did not register\n");
+		return false;
+	}
+	return ksm_write("run", 1);
+}
+
+/* Start from nothing merged, with the zero-page settings of a test. */
+static bool setup(int use_zero_pages, int min_age)
+{
+	if (!ksm_write("run", 2) ||
+	    !ksm_write("use_zero_pages", use_zero_pages) ||
+	    !ksm_write("zero_pages_min_age", min_age))
+		return false;
+	return true;
+}
+
+static bool all_zero(const char *p, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * One visit of ksmd merges a zero-filled area when zero_pages_min_age is 0;
+ * with zero_pages_min_age=1 one visit merges nothing and the second all.
+ */
+static void test_zero_merge_visits(int min_age)
+{
+	const size_t size = NR_PAGES * pagesize;
+	long zero0, merged0, zero1, merged1, mine1, mine2;
+	struct marker m;
+	char *area;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s zero_pages_min_age=%d\n", __func__, min_age);
+	if (!marker_start(&m)) {
+		ksft_test_result_fail("could not start the marker\n");
+		return;
+	}
+	area = map_area(NR_PAGES);
+	if (!area || !setup(1, min_age))
+		goto fail;
+	memset(area, 0, size);
+	zero0 = ksm_read("ksm_zero_pages");
+	merged0 = ksm_read("zero_pages_merged");
+	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
+		goto fail;
+
+	mine1 = ksm_stat(getpid(), "ksm_zero_pages");
+	zero1 = ksm_read("ksm_zero_pages") - zero0;
+	merged1 = ksm_read("zero_pages_merged") - merged0;
+	ksft_print_msg("after one visit: ksm_stat ksm_zero_pages=%ld, ksm_zero_pages +%ld, zero_pages_merged +%ld\n",
+		       mine1, zero1, merged1);
+	if (min_age == 0) {
+		ok = mine1 == NR_PAGES && zero1 == NR_PAGES &&
+		     merged1 == NR_PAGES;
+	} else {
+		ok = mine1 == 0 && zero1 == 0 && merged1 == 0;
+		if (ok && !marker_wait(&m, 2))
+			goto fail;
+		mine2 = ksm_stat(getpid(), "ksm_zero_pages");
+		ksft_print_msg("after two visits: ksm_stat ksm_zero_pages=%ld, zero_pages_merged +%ld\n",
+			       mine2, ksm_read("zero_pages_merged") - merged0);
+		ok = ok && mine2 == NR_PAGES;
+	}
+	ok = ok && all_zero(area, size);
+	ksm_write("run", 0);
+	marker_stop(&m);
+	munmap(area, size);
+	ksft_test_result(ok, "zero-filled area merged after %d visit(s) with zero_pages_min_age=%d\n",
+			 min_age + 1, min_age);
+	return;
+fail:
+	ksm_write("run", 0);
+	marker_stop(&m);
+	if (area)
+		munmap(area, size);
+	ksft_test_result_fail("zero_pages_min_age=%d: setup failed\n", min_age);
+}
+
+/* A single non-zero byte anywhere keeps a page from the zero page. */
+static void test_nonzero_byte(void)
+{
+	const size_t nr = 512, size = nr * pagesize;
+	struct marker m;
+	char *area;
+	size_t i;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!marker_start(&m)) {
+		ksft_test_result_fail("could not start the marker\n");
+		return;
+	}
+	area = map_area(nr);
+	if (!area || !setup(1, 0))
+		goto fail;
+	/* Page i has one byte set at offset i * 8 + i % 8: 0 ... 4095. */
+	memset(area, 0, size);
+	for (i = 0; i < nr; i++)
+		area[i * pagesize + (i * 8 + i % 8) % pagesize] = 1 + i % 255;
+	if (!register_and_start(area, nr, &m) || !marker_wait(&m, 2))
+		goto fail;
+
+	ok = ksm_stat(getpid(), "ksm_zero_pages") == 0;
+	for (i = 0; ok && i < nr; i++) {
+		size_t off = (i * 8 + i % 8) % pagesize;
+		char *page = area + i * pagesize;
+
+		ok = page[off] == (char)(1 + i % 255) &&
+		     all_zero(page, off) &&
+		     all_zero(page + off + 1, pagesize - off - 1);
+	}
+	ksm_write("run", 0);
+	marker_stop(&m);
+	munmap(area, size);
+	ksft_test_result(ok, "pages with one non-zero byte are not merged with the zero page\n");
+	return;
+fail:
+	ksm_write("run", 0);
+	marker_stop(&m);
+	if (area)
+		munmap(area, size);
+	ksft_test_result_fail("non-zero byte: setup failed\n");
+}
+
+/* Writing to a merged page gives a private copy of what was written. */
+static void test_write_after_merge(void)
+{
+	const size_t size = NR_PAGES * pagesize;
+	long zero1, mine1, merged1;
+	size_t page, off;
+	struct marker m;
+	char *area;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!marker_start(&m)) {
+		ksft_test_result_fail("could not start the marker\n");
+		return;
+	}
+	area = map_area(NR_PAGES);
+	if (!area || !setup(1, 0))
+		goto fail;
+	memset(area, 0, size);
+	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
+		goto fail;
+	ksm_write("run", 0);
+
+	mine1 = ksm_stat(getpid(), "ksm_zero_pages");
+	zero1 = ksm_read("ksm_zero_pages");
+	merged1 = ksm_read("zero_pages_merged");
+	if (mine1 != NR_PAGES) {
+		ksft_print_msg("only %ld of %d pages merged\n", mine1, NR_PAGES);
+		goto fail;
+	}
+	page = NR_PAGES / 3;
+	off = pagesize / 2 + 5;
+	area[page * pagesize + off] = 0x5a;
+
+	ok = area[page * pagesize + off] == 0x5a &&
+	     all_zero(area, page * pagesize + off) &&
+	     all_zero(area + page * pagesize + off + 1,
+		      size - page * pagesize - off - 1);
+	ksft_print_msg("ksm_stat ksm_zero_pages %ld -> %ld, ksm_zero_pages %ld -> %ld, zero_pages_merged %ld -> %ld\n",
+		       mine1, ksm_stat(getpid(), "ksm_zero_pages"), zero1,
+		       ksm_read("ksm_zero_pages"), merged1,
+		       ksm_read("zero_pages_merged"));
+	ok = ok && ksm_stat(getpid(), "ksm_zero_pages") == mine1 - 1 &&
+	     ksm_read("ksm_zero_pages") == zero1 - 1 &&
+	     ksm_read("zero_pages_merged") == merged1;
+	marker_stop(&m);
+	munmap(area, size);
+	ksft_test_result(ok, "a write to a merged page gives a private page with exactly what was written\n");
+	return;
+fail:
+	ksm_write("run", 0);
+	marker_stop(&m);
+	if (area)
+		munmap(area, size);
+	ksft_test_result_fail("write after merge: setup failed\n");
+}
+
+/* mlocked memory is never given the zero page. */
+static void test_mlock(void)
+{
+	const size_t size = 256 * pagesize;
+	struct marker m;
+	char *area;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!marker_start(&m)) {
+		ksft_test_result_fail("could not start the marker\n");
+		return;
+	}
+	area = map_area(256);
+	if (!area || !setup(1, 0))
+		goto fail;
+	if (mlock(area, size)) {
+		ksm_write("run", 0);
+		marker_stop(&m);
+		munmap(area, size);
+		ksft_test_result_skip("mlock: %s\n", strerror(errno));
+		return;
+	}
+	memset(area, 0, size);
+	if (!register_and_start(area, 256, &m) || !marker_wait(&m, 2))
+		goto fail;
+	ok = ksm_stat(getpid(), "ksm_zero_pages") == 0 && all_zero(area, size);
+	ksm_write("run", 0);
+	marker_stop(&m);
+	munmap(area, size);
+	ksft_test_result(ok, "mlocked zero-filled pages are not mapped to the zero page\n");
+	return;
+fail:
+	ksm_write("run", 0);
+	marker_stop(&m);
+	if (area)
+		munmap(area, size);
+	ksft_test_result_fail("mlock: setup failed\n");
+}
+
+struct writer {
+	char *area;
+	char *shadow;
+	size_t nr_pages;
+	volatile bool stop;
+	unsigned long writes;
+	unsigned long bad;
+};
+
+/*
+ * Write random values into random pages, and now and then clear a whole
+ * page again so that ksmd keeps finding zero-filled pages to merge; check
+ * every value read back against the shadow copy.
+ */
+static void *writer_thread(void *arg)
+{
+	struct writer *w = arg;
+	uint64_t x = 0x2545f4914f6cdd1dULL ^ (uint64_t)time(NULL);
+
+	while (!w->stop) {
+		size_t page, off;
+		char *p, *s;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		page = x % w->nr_pages;
+		off = (x >> 20) % pagesize;
+		p = w->area + page * pagesize;
+		s = w->shadow + page * pagesize;
+
+		if ((x >> 40) % 4 == 0) {
+			memset(p, 0, pagesize);
+			memset(s, 0, pagesize);
+		} else {
+			p[off] = s[off] = (char)(x >> 32);
+		}
+		if (p[off] != s[off] || memcmp(p, s, pagesize))
+			w->bad++;
+		w->writes++;
+	}
+	return NULL;
+}
+
+/* A writer racing with ksmd at full speed never reads a foreign value. */
+static void test_writer_race(void)
+{
+	const size_t nr = 512, size = nr * pagesize;
+	struct writer w = { .nr_pages = nr };
+	long merged0, merged;
+	pthread_t thread;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	w.area = map_area(nr);
+	w.shadow = malloc(size);
+	if (!w.area || !w.shadow || !setup(1, 0))
+		goto fail;
+	memset(w.area, 0, size);
+	memset(w.shadow, 0, size);
+	if (madvise(w.area, size, MADV_MERGEABLE) ||
+	    !ksm_write("pages_to_scan", 10000) ||
+	    !ksm_write("sleep_millisecs", 0))
+		goto fail;
+	merged0 = ksm_read("zero_pages_merged");
+	if (!ksm_write("run", 1) ||
+	    pthread_create(&thread, NULL, writer_thread, &w))
+		goto fail;
+	sleep(5);
+	w.stop = true;
+	pthread_join(thread, NULL);
+	ksm_write("run", 0);
+	merged = ksm_read("zero_pages_merged") - merged0;
+
+	ok = !w.bad && !memcmp(w.area, w.shadow, size);
+	ksft_print_msg("%lu writes, %lu bad reads, %ld pages merged meanwhile\n",
+		       w.writes, w.bad, merged);
+	/* The race must have been run: ksmd merged pages under the writer. */
+	ok = ok && merged > 0 && w.writes > 0;
+	munmap(w.area, size);
+	free(w.shadow);
+	ksft_test_result(ok, "a writer racing with ksmd reads back only what it wrote\n");
+	return;
+fail:
+	ksm_write("run", 0);
+	if (w.area)
+		munmap(w.area, size);
+	free(w.shadow);
+	ksft_test_result_fail("writer race: setup failed\n");
+}
+
+/* zero_pages_min_age takes 0..255 and refuses anything else. */
+static void test_min_age_knob(void)
+{
+	static const char *const good[] = { "0", "1", "7\n", "255" };
+	static const long good_val[] = { 0, 1, 7, 255 };
+	static const char *const bad[] = {
+		"256", "-1", "abc", "\n", "1x", "4294967296", " ",
+	};
+	bool ok = true;
+	unsigned int i;
+	long before;
+	int err;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		err = ksm_write_str("zero_pages_min_age", good[i]);
+		if (err || ksm_read("zero_pages_min_age") != good_val[i]) {
+			ksft_print_msg("writing \"%s\": %s, reads %ld\n", good[i],
+				       strerror(-err), ksm_read("zero_pages_min_age"));
+			ok = false;
+		}
+	}
+	ksm_write("zero_pages_min_age", 3);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		before = ksm_read("zero_pages_min_age");
+		err = ksm_write_str("zero_pages_min_age", bad[i]);
+		if (err != -EINVAL || ksm_read("zero_pages_min_age") != before) {
+			ksft_print_msg("writing \"%s\": %s, reads %ld (was %ld)\n",
+				       bad[i], err ? strerror(-err) : "accepted",
+				       ksm_read("zero_pages_min_age"), before);
+			ok = false;
+		}
+	}
+	ksm_write("zero_pages_min_age", 0);
+	ksft_test_result(ok, "zero_pages_min_age accepts 0..255 and refuses other input with EINVAL\n");
+}
+
+/* zero_pages_merged is a read-only counter. */
+static void test_merged_read_only(void)
+{
+	long before;
+	int err;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	before = ksm_read("zero_pages_merged");
+	err = ksm_write_str("zero_pages_merged", "0");
+	ksft_test_result(before >= 0 && err && ksm_read("zero_pages_merged") >= before,
+			 "zero_pages_merged is readable and refuses writes\n");
+}
+
+int main(void)
+{
+	cpu_set_t cpu0;
+
+	ksft_print_header();
+	ksft_set_plan(8);
+	pagesize = getpagesize();
+
+	if (geteuid())
+		ksft_exit_skip("needs root to drive /sys/kernel/mm/ksm\n");
+	if (access(KSM_PATH "run", W_OK))
+		ksft_exit_skip("KSM is not available\n");
+	if (access("/proc/self/ksm_stat", R_OK))
+		ksft_exit_skip("/proc/self/ksm_stat is not available\n");
+
+	/* One CPU: see push_out_of_lru_batch(). */
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	sched_setaffinity(0, sizeof(cpu0), &cpu0);
+
+	save_knobs();
+	ksm_write("smart_scan", 0);
+
+	test_min_age_knob();
+	test_merged_read_only();
+	test_zero_merge_visits(0);
+	test_zero_merge_visits(1);
+	test_nonzero_byte();
+	test_write_after_merge();
+	test_mlock();
+	test_writer_race();
+
+	restore_knobs();
+	ksft_finished();
+}
