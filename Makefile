@@ -7,13 +7,15 @@
 #   make demo                      build, boot and show the series at work
 #   make test                      build, boot, run every KSM selftest
 #   make test-base                 the same tests on the unpatched base kernel
+#   make bench                     base and series side by side: table, CSV, plot
+#   make check                     checkpatch --strict and a W=1 build of the series
 #   make apply KSRC=/path/to/linux-6.12   put the series onto your tree
 #   make clean                     remove out/
 
 OUT ?= $(CURDIR)/out
 export OUT
 
-.PHONY: all demo test test-base apply kernel deps clean
+.PHONY: all demo test test-base bench check apply kernel deps clean
 
 all: test
 
@@ -25,6 +27,12 @@ test:
 
 test-base:
 	@harness/run.sh test-base
+
+bench:
+	@harness/run.sh bench
+
+check:
+	@harness/run.sh check
 
 kernel:
 	@harness/run.sh kernel

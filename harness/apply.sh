@@ -45,7 +45,7 @@ series_files() {
 		grep -E '^(mm|include|tools|Documentation|arch|kernel|lib)/' | sort -u
 }
 
-base_sum() { awk -v p="$1" '$2 == p { print $1 }' "$manifest"; }
+base_sum() { awk -v p="$1" '!/^#/ && $2 == p { print $1 }' "$manifest"; }
 
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 

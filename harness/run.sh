@@ -8,6 +8,10 @@
 #   kernel  apply the series to out/src/series and build the test kernel
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary
 #   demo    kernel + demo program, boot, run the demo workload
+#   test-base  the selftests on the pristine base kernel (expected to fail)
+#   check   checkpatch --strict on the series, W=1 build of its C files
+#   bench   base and series kernels without debug options, same workloads,
+#           table of ratios, CSV and plot in out/bench
 #
 # Everything built goes to $OUT (default: out/ at the top of the repository).
 set -euo pipefail
@@ -120,7 +124,8 @@ build_kernel() {
 
 step_kernel() {
 	step_series_tree
-	build_kernel "$OUT/src/series" "$OUT/build/series" "$h/kernel.config"
+	build_kernel "$OUT/src/series" "$OUT/build/series" "$h/kernel.config" \
+		"$h/debug.config"
 }
 
 # Static selftest binaries, built against the series tree and its
@@ -260,7 +265,8 @@ step_test() {
 # only the series passes. Expected to fail.
 step_test_base() {
 	step_kernel
-	build_kernel "$OUT/src/base" "$OUT/build/base" "$h/kernel.config"
+	build_kernel "$OUT/src/base" "$OUT/build/base" "$h/kernel.config" \
+		"$h/debug.config"
 	run_tests base
 }
 
@@ -284,8 +290,71 @@ step_demo() {
 	[ -z "$splats" ] || die "kernel splat during the demo: $splats"
 }
 
+# The benchmark: the base and the series, built from the same config
+# without the debug options, booted in turn with the same workloads.
+step_bench() {
+	step_series_tree
+	local k dir=$OUT/bench g=$OUT/guest/bench
+	build_kernel "$OUT/src/base" "$OUT/build/bench-base" "$h/kernel.config"
+	build_kernel "$OUT/src/series" "$OUT/build/bench-series" "$h/kernel.config"
+	rm -rf "$g"
+	mkdir -p "$g/root/bin" "$dir"
+	gcc -Wall -O2 -static -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c"
+	make_initramfs "$g/root" "/bin/ksm_bench ${BENCH_ARGS:-}" "$g/initramfs.cpio"
+	: > "$dir/results.csv.tmp"
+	for k in base series; do
+		GUEST_MEM=${GUEST_MEM_BENCH:-2G} boot \
+			"$OUT/build/bench-$k/arch/x86/boot/bzImage" \
+			"$g/initramfs.cpio" "$dir/$k" ||
+			die "the $k guest did not finish (see $dir/$k/console.log)"
+		grep -q '^ksm_bench: done' "$dir/$k/results.log" ||
+			die "the benchmark did not finish on $k (see $dir/$k/results.log)"
+		sed -n "s/^csv,/$k,/p" "$dir/$k/results.log" >> "$dir/results.csv.tmp"
+		awk -F, '$1 == "ts" && $2 == "zero" && $3 == 1 { print $4, $5 }' \
+			"$dir/$k/results.log" > "$dir/zero-$k.dat"
+	done
+	{ echo "kernel,workload,run,metric,value"; cat "$dir/results.csv.tmp"; } > "$dir/results.csv"
+	rm -f "$dir/results.csv.tmp"
+	awk -F, -f "$h/bench_table.awk" "$dir/results.csv" | tee "$dir/table.md"
+	gnuplot <<-EOT
+		set terminal pngcairo size 900,500 noenhanced
+		set output "$dir/zero-reclaim.png"
+		set title "256 MiB zero-filled, use_zero_pages=1, pages_to_scan=1000, sleep_millisecs=20"
+		set xlabel "seconds since run=1"
+		set ylabel "MiB reclaimed (ksm_zero_pages)"
+		set key bottom right
+		set grid
+		plot "$dir/zero-base.dat" using 1:2 with lines lw 2 title "base 6.12.117", \
+		     "$dir/zero-series.dat" using 1:2 with lines lw 2 title "with the series"
+	EOT
+	echo "bench: table $dir/table.md, figures $dir/results.csv, plot $dir/zero-reclaim.png"
+}
+
+# Style and warnings of the series: checkpatch --strict on its diff against
+# the imported base, and a W=1 build of the C files it changes.
+step_check() {
+	step_kernel
+	local root objs rc=0
+	root=$(git -C "$top" rev-list --max-parents=0 HEAD | tail -n1)
+	log "checkpatch --strict on git diff $root"
+	git -C "$top" diff "$root" -- mm include tools Documentation MAINTAINERS Kconfig.patch |
+		"$OUT/src/series/scripts/checkpatch.pl" --strict --no-tree --no-signoff \
+			--ignore FILE_PATH_CHANGES - || rc=1
+	objs=$(git -C "$top" diff --name-only "$root" -- mm | sed -n 's/\.c$/.o/p')
+	if [ -n "$objs" ]; then
+		log "W=1 build of $objs"
+		# shellcheck disable=SC2086
+		make -s -C "$OUT/src/series" O="$OUT/build/series" ARCH=x86_64 \
+			CC="ccache gcc" W=1 $objs 2>&1 | tee "$OUT/build/series/w1.log"
+		! grep -q 'warning:' "$OUT/build/series/w1.log" || rc=1
+	fi
+	return $rc
+}
+
 case "${1:-}" in
 deps|base|kernel|test|demo) "step_$1" ;;
 test-base) step_test_base ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo" ;;
+bench) step_bench ;;
+check) step_check ;;
+*) die "usage: run.sh deps|base|kernel|test|test-base|demo|bench|check" ;;
 esac

@@ -1571,11 +1571,11 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 		 */
 		err = 0;
 	} else if (vma_zero_mergeable(vma)) {
-		err = try_to_merge_one_page(vma, page,
-				ZERO_PAGE(rmap_item->address));
-		trace_ksm_merge_one_page(
-			page_to_pfn(ZERO_PAGE(rmap_item->address)),
-			rmap_item, mm, err);
+		struct page *zero_page = ZERO_PAGE(rmap_item->address);
+
+		err = try_to_merge_one_page(vma, page, zero_page);
+		trace_ksm_merge_one_page(page_to_pfn(zero_page), rmap_item,
+					 mm, err);
 	}
 	mmap_read_unlock(mm);
 
@@ -2615,7 +2615,7 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 	unsigned int i, leading = 0;
 	pte_t *start_ptep, *ptep;
 	bool cleared = false;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock of the run */
 	pmd_t *pmd;
 	pmd_t pmde;
 

@@ -205,9 +205,11 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	unsigned long mib = 32, pages_to_scan = 1000, sleep_ms = 20;
-	long full_scans = 4, limit = 300, scans0, zero0;
+	long full_scans = 4, limit = 300, scans0, zero0, zero99_scan = 0;
+	double zero99_t = -1;
+	unsigned long ticks = 0;
 	pid_t pids[NR_KINDS], ksmd;
-	double t0, cpu0, t, cpu;
+	double t0, cpu0, t = 0, cpu = 0;
 	int fds[2], opt, k;
 	struct utsname uts;
 	long pages;
@@ -267,7 +269,14 @@ int main(int argc, char **argv)
 	do {
 		long scans, zero, sharing;
 
-		sleep(1);
+		usleep(250000);
+		zero = ksm_read("ksm_zero_pages") - zero0;
+		if (zero99_t < 0 && zero >= pages * 99 / 100) {
+			zero99_t = now() - t0;
+			zero99_scan = ksm_read("full_scans") - scans0 + 1;
+		}
+		if (++ticks % 4)
+			continue;
 		t = now() - t0;
 		cpu = task_cpu(ksmd) - cpu0;
 		scans = ksm_read("full_scans") - scans0;
@@ -283,6 +292,15 @@ int main(int argc, char **argv)
 
 	printf("\nsummary after %.0f s, %ld full scans, ksmd CPU %.2f s\n", t,
 	       ksm_read("full_scans") - scans0, cpu);
+	if (zero99_t >= 0)
+		printf("zero pages: 99%% reclaimed after %.1f s, during full scan %ld\n",
+		       zero99_t, zero99_scan);
+	else
+		printf("zero pages: 99%% not reclaimed\n");
+	if (ksm_read("zero_pages_merged") >= 0)
+		printf("zero_pages_merged=%ld zero_pages_min_age=%ld\n",
+		       ksm_read("zero_pages_merged"),
+		       ksm_read("zero_pages_min_age"));
 	printf("%-10s %8s %12s %12s %10s\n", "kind", "pages", "zero-mapped",
 	       "KSM-mapped", "merged");
 	for (k = 0; k < NR_KINDS; k++) {

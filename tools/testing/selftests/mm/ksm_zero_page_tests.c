@@ -44,7 +44,8 @@ static const char *const saved_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
 	"zero_pages_min_age", "smart_scan",
 };
-static long saved[sizeof(saved_knobs) / sizeof(saved_knobs[0])];
+
+static long saved[ARRAY_SIZE(saved_knobs)];
 
 static long read_file_long(const char *path)
 {
@@ -101,7 +102,7 @@ static bool ksm_write(const char *knob, long val)
 }
 
 /* A field of /proc/<pid>/ksm_stat, or -1. */
-static long ksm_stat(pid_t pid, const char *field)
+static long read_ksm_stat(pid_t pid, const char *field)
 {
 	char path[64], line[128];
 	size_t len = strlen(field);
@@ -123,7 +124,7 @@ static void save_knobs(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < sizeof(saved_knobs) / sizeof(saved_knobs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
 		saved[i] = ksm_read(saved_knobs[i]);
 }
 
@@ -132,7 +133,7 @@ static void restore_knobs(void)
 	unsigned int i;
 
 	ksm_write("run", 2);
-	for (i = 0; i < sizeof(saved_knobs) / sizeof(saved_knobs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
 		if (saved[i] >= 0)
 			ksm_write(saved_knobs[i], saved[i]);
 }
@@ -240,10 +241,10 @@ static bool marker_wait(struct marker *m, int visits)
 
 	for (i = 0; i < 120 * 200; i++) {
 		if (visits == 1 &&
-		    ksm_stat(m->pid, "ksm_rmap_items") >= MARKER_PAGES)
+		    read_ksm_stat(m->pid, "ksm_rmap_items") >= MARKER_PAGES)
 			return true;
 		if (visits == 2 &&
-		    ksm_stat(m->pid, "ksm_merging_pages") >= MARKER_PAGES)
+		    read_ksm_stat(m->pid, "ksm_merging_pages") >= MARKER_PAGES)
 			return true;
 		usleep(5000);
 	}
@@ -333,10 +334,10 @@ static void test_zero_merge_visits(int min_age)
 	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
 		goto fail;
 
-	mine1 = ksm_stat(getpid(), "ksm_zero_pages");
+	mine1 = read_ksm_stat(getpid(), "ksm_zero_pages");
 	zero1 = ksm_read("ksm_zero_pages") - zero0;
 	merged1 = ksm_read("zero_pages_merged") - merged0;
-	ksft_print_msg("after one visit: ksm_stat ksm_zero_pages=%ld, ksm_zero_pages +%ld, zero_pages_merged +%ld\n",
+	ksft_print_msg("one visit: own %ld, ksm_zero_pages +%ld, merged +%ld\n",
 		       mine1, zero1, merged1);
 	if (min_age == 0) {
 		ok = mine1 == NR_PAGES && zero1 == NR_PAGES &&
@@ -345,17 +346,17 @@ static void test_zero_merge_visits(int min_age)
 		ok = mine1 == 0 && zero1 == 0 && merged1 == 0;
 		if (ok && !marker_wait(&m, 2))
 			goto fail;
-		mine2 = ksm_stat(getpid(), "ksm_zero_pages");
-		ksft_print_msg("after two visits: ksm_stat ksm_zero_pages=%ld, zero_pages_merged +%ld\n",
-			       mine2, ksm_read("zero_pages_merged") - merged0);
+		mine2 = read_ksm_stat(getpid(), "ksm_zero_pages");
+		ksft_print_msg("two visits: own %ld, merged +%ld\n", mine2,
+			       ksm_read("zero_pages_merged") - merged0);
 		ok = ok && mine2 == NR_PAGES;
 	}
 	ok = ok && all_zero(area, size);
 	ksm_write("run", 0);
 	marker_stop(&m);
 	munmap(area, size);
-	ksft_test_result(ok, "zero-filled area merged after %d visit(s) with zero_pages_min_age=%d\n",
-			 min_age + 1, min_age);
+	ksft_test_result(ok, "zero_pages_min_age=%d: merged on visit %d\n",
+			 min_age, min_age + 1);
 	return;
 fail:
 	ksm_write("run", 0);
@@ -389,7 +390,7 @@ static void test_nonzero_byte(void)
 	if (!register_and_start(area, nr, &m) || !marker_wait(&m, 2))
 		goto fail;
 
-	ok = ksm_stat(getpid(), "ksm_zero_pages") == 0;
+	ok = read_ksm_stat(getpid(), "ksm_zero_pages") == 0;
 	for (i = 0; ok && i < nr; i++) {
 		size_t off = (i * 8 + i % 8) % pagesize;
 		char *page = area + i * pagesize;
@@ -434,7 +435,7 @@ static void test_write_after_merge(void)
 		goto fail;
 	ksm_write("run", 0);
 
-	mine1 = ksm_stat(getpid(), "ksm_zero_pages");
+	mine1 = read_ksm_stat(getpid(), "ksm_zero_pages");
 	zero1 = ksm_read("ksm_zero_pages");
 	merged1 = ksm_read("zero_pages_merged");
 	if (mine1 != NR_PAGES) {
@@ -449,16 +450,16 @@ static void test_write_after_merge(void)
 	     all_zero(area, page * pagesize + off) &&
 	     all_zero(area + page * pagesize + off + 1,
 		      size - page * pagesize - off - 1);
-	ksft_print_msg("ksm_stat ksm_zero_pages %ld -> %ld, ksm_zero_pages %ld -> %ld, zero_pages_merged %ld -> %ld\n",
-		       mine1, ksm_stat(getpid(), "ksm_zero_pages"), zero1,
+	ksft_print_msg("own %ld -> %ld, ksm_zero_pages %ld -> %ld, merged %ld -> %ld\n",
+		       mine1, read_ksm_stat(getpid(), "ksm_zero_pages"), zero1,
 		       ksm_read("ksm_zero_pages"), merged1,
 		       ksm_read("zero_pages_merged"));
-	ok = ok && ksm_stat(getpid(), "ksm_zero_pages") == mine1 - 1 &&
+	ok = ok && read_ksm_stat(getpid(), "ksm_zero_pages") == mine1 - 1 &&
 	     ksm_read("ksm_zero_pages") == zero1 - 1 &&
 	     ksm_read("zero_pages_merged") == merged1;
 	marker_stop(&m);
 	munmap(area, size);
-	ksft_test_result(ok, "a write to a merged page gives a private page with exactly what was written\n");
+	ksft_test_result(ok, "a write to a merged page makes a private copy\n");
 	return;
 fail:
 	ksm_write("run", 0);
@@ -494,7 +495,7 @@ static void test_mlock(void)
 	memset(area, 0, size);
 	if (!register_and_start(area, 256, &m) || !marker_wait(&m, 2))
 		goto fail;
-	ok = ksm_stat(getpid(), "ksm_zero_pages") == 0 && all_zero(area, size);
+	ok = read_ksm_stat(getpid(), "ksm_zero_pages") == 0 && all_zero(area, size);
 	ksm_write("run", 0);
 	marker_stop(&m);
 	munmap(area, size);
@@ -512,7 +513,7 @@ struct writer {
 	char *area;
 	char *shadow;
 	size_t nr_pages;
-	volatile bool stop;
+	bool stop;		/* __atomic */
 	unsigned long writes;
 	unsigned long bad;
 };
@@ -527,7 +528,7 @@ static void *writer_thread(void *arg)
 	struct writer *w = arg;
 	uint64_t x = 0x2545f4914f6cdd1dULL ^ (uint64_t)time(NULL);
 
-	while (!w->stop) {
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
 		size_t page, off;
 		char *p, *s;
 
@@ -543,7 +544,10 @@ static void *writer_thread(void *arg)
 			memset(p, 0, pagesize);
 			memset(s, 0, pagesize);
 		} else {
-			p[off] = s[off] = (char)(x >> 32);
+			char v = (char)(x >> 32);
+
+			p[off] = v;
+			s[off] = v;
 		}
 		if (p[off] != s[off] || memcmp(p, s, pagesize))
 			w->bad++;
@@ -577,7 +581,7 @@ static void test_writer_race(void)
 	    pthread_create(&thread, NULL, writer_thread, &w))
 		goto fail;
 	sleep(5);
-	w.stop = true;
+	__atomic_store_n(&w.stop, true, __ATOMIC_RELAXED);
 	pthread_join(thread, NULL);
 	ksm_write("run", 0);
 	merged = ksm_read("zero_pages_merged") - merged0;
@@ -613,7 +617,7 @@ static void test_min_age_knob(void)
 	int err;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
 		err = ksm_write_str("zero_pages_min_age", good[i]);
 		if (err || ksm_read("zero_pages_min_age") != good_val[i]) {
 			ksft_print_msg("writing \"%s\": %s, reads %ld\n", good[i],
@@ -622,7 +626,7 @@ static void test_min_age_knob(void)
 		}
 	}
 	ksm_write("zero_pages_min_age", 3);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		before = ksm_read("zero_pages_min_age");
 		err = ksm_write_str("zero_pages_min_age", bad[i]);
 		if (err != -EINVAL || ksm_read("zero_pages_min_age") != before) {
@@ -633,7 +637,7 @@ static void test_min_age_knob(void)
 		}
 	}
 	ksm_write("zero_pages_min_age", 0);
-	ksft_test_result(ok, "zero_pages_min_age accepts 0..255 and refuses other input with EINVAL\n");
+	ksft_test_result(ok, "zero_pages_min_age takes 0..255, EINVAL otherwise\n");
 }
 
 /* zero_pages_merged is a read-only counter. */

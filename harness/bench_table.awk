@@ -1,0 +1,43 @@
+# Turn out/bench/results.csv (kernel,workload,run,metric,value) into a
+# Markdown table: per workload and metric, base, series and series/base.
+# Costs (CPU, time) take the least of the runs, throughputs the most,
+# counts the mean: emulation makes CPU times vary by about 20%.
+NR == 1 { next }
+{
+	key = $2 SUBSEP $4
+	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+	v = $5 + 0
+	k = $1 SUBSEP key
+	cnt[k]++; sum[k] += v
+	if (!(k in lo) || v < lo[k]) lo[k] = v
+	if (!(k in hi) || v > hi[k]) hi[k] = v
+}
+function agg(kern, key, metric) {
+	k = kern SUBSEP key
+	if (!(k in cnt)) return ""
+	if (metric ~ /per_cpu_s$/) return hi[k]
+	if (metric ~ /(cpu_s|us_per|seconds)/) return lo[k]
+	return sum[k] / cnt[k]
+}
+function fmt(x) { return x == "" ? "-" : sprintf("%.4g", x) }
+END {
+	print "| workload | metric | base | series | series/base |"
+	print "| --- | --- | ---: | ---: | ---: |"
+	for (i = 1; i <= n; i++) {
+		split(order[i], p, SUBSEP)
+		b = agg("base", order[i], p[2]); s = agg("series", order[i], p[2])
+		r = (b != "" && s != "" && b != 0) ? sprintf("%.2f", s / b) : "-"
+		printf "| %s | %s | %s | %s | %s |\n", p[1], p[2], fmt(b), fmt(s), r
+	}
+	# How close ksmd comes to the cost of reading the memory.
+	for (kk = 1; kk <= 2; kk++) {
+		kern = kk == 1 ? "base" : "series"
+		u = agg(kern, "limit" SUBSEP "user_zero_pages_per_cpu_s", "user_zero_pages_per_cpu_s")
+		z = agg(kern, "limit" SUBSEP "reclaimed_pages_per_cpu_s", "reclaimed_pages_per_cpu_s")
+		lim[kern] = (u != "" && u > 0 && z != "") ? z / u : ""
+	}
+	if (lim["base"] != "" || lim["series"] != "")
+		printf "| limit | ksmd/user zero-check throughput | %s | %s | %s |\n",
+			fmt(lim["base"]), fmt(lim["series"]),
+			(lim["base"] > 0 && lim["series"] != "") ? sprintf("%.2f", lim["series"] / lim["base"]) : "-"
+}

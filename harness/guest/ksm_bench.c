@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksm_bench: the workloads of "make bench", run in the guest of each kernel
+ * (the pristine base and the base with the series) with the same settings.
+ *
+ * Output, one record a line, for the host to compare:
+ *   csv,<workload>,<run>,<metric>,<value>
+ *   ts,<workload>,<run>,<seconds>,<MiB reclaimed>
+ *
+ * Workloads:
+ *   zero    256 MiB zero-filled: scans, pages visited, seconds and ksmd CPU
+ *           until 99% is reclaimed (use_zero_pages=1, pages_to_scan=1000,
+ *           sleep_millisecs=20)
+ *   unique  64 MiB of unique pages, 3 full scans: ksmd CPU per page visited
+ *           (what the zero test costs pages that are not zero)
+ *   mixed   zero, duplicate, unique and constantly rewritten pages, 32 MiB
+ *           each: MiB reclaimed after 4 full scans, ksmd CPU per page visited
+ *   limit   ksmd's zero-page throughput at sleep_millisecs=0 against a user
+ *           space loop that checks the same amount of memory for zeros
+ * Kernel knobs a kernel does not have are left alone.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KSM "/sys/kernel/mm/ksm/"
+#define MIB (1UL << 20)
+
+static long page_size;
+static pid_t ksmd;
+
+static long read_long(const char *path)
+{
+	char buf[64];
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+		v = strtol(buf, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static long ksm_read(const char *knob)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSM "%s", knob);
+	return read_long(path);
+}
+
+static void ksm_write(const char *knob, long val)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), KSM "%s", knob);
+	f = fopen(path, "w");
+	if (!f)
+		return;		/* a knob this kernel does not have */
+	fprintf(f, "%ld", val);
+	fclose(f);
+}
+
+static pid_t find_ksmd(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t pid = 0;
+
+	while (d && !pid && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "ksmd\n"))
+			pid = atoi(e->d_name);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return pid;
+}
+
+/* ksmd's CPU time in seconds (schedstat: nanoseconds on the CPU). */
+static double ksmd_cpu(void)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", ksmd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	fclose(f);
+	return ns / 1e9;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void csv(const char *w, int run, const char *metric, double v)
+{
+	printf("csv,%s,%d,%s,%.6g\n", w, run, metric, v);
+}
+
+static char *map_pages(unsigned long bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	madvise(p, bytes, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void fill_unique(char *p, unsigned long bytes, uint64_t seed)
+{
+	unsigned long i;
+
+	for (i = 0; i < bytes; i += 8) {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		memcpy(p + i, &seed, 8);
+	}
+}
+
+static void ksm_reset(long pages_to_scan, long sleep_ms)
+{
+	ksm_write("run", 2);
+	ksm_write("use_zero_pages", 1);
+	ksm_write("pages_to_scan", pages_to_scan);
+	ksm_write("sleep_millisecs", sleep_ms);
+}
+
+struct mark {
+	double t, cpu;
+	long scans, scanned;
+};
+
+static void mark(struct mark *m)
+{
+	m->t = now();
+	m->cpu = ksmd_cpu();
+	m->scans = ksm_read("full_scans");
+	m->scanned = ksm_read("pages_scanned");
+}
+
+/* Reclaim a zero-filled area; stop at 99%. */
+static void zero_reclaim(const char *w, int run, unsigned long mib,
+			 long pages_to_scan, long sleep_ms, double limit_s)
+{
+	unsigned long bytes = mib * MIB, pages = bytes / page_size;
+	long zero = 0, goal = pages * 99 / 100;
+	struct mark a, b;
+	double last_ts = -1, t;
+	char *p;
+
+	ksm_reset(pages_to_scan, sleep_ms);
+	p = map_pages(bytes);
+	memset(p, 0, bytes);
+	madvise(p, bytes, MADV_MERGEABLE);
+	mark(&a);
+	ksm_write("run", 1);
+	do {
+		usleep(10000);
+		zero = ksm_read("ksm_zero_pages");
+		t = now() - a.t;
+		if (t - last_ts >= 0.1) {
+			printf("ts,%s,%d,%.2f,%.1f\n", w, run, t,
+			       (double)zero * page_size / MIB);
+			last_ts = t;
+		}
+	} while (zero < goal && t < limit_s);
+	mark(&b);
+	ksm_write("run", 0);
+	printf("ts,%s,%d,%.2f,%.1f\n", w, run, b.t - a.t,
+	       (double)zero * page_size / MIB);
+	csv(w, run, "reached_99pct", zero >= goal);
+	/* The full scan in which 99% was reached: 1 = the first. */
+	csv(w, run, "full_scans", b.scans - a.scans + 1);
+	csv(w, run, "pages_visited_per_page",
+	    (double)(b.scanned - a.scanned) / pages);
+	csv(w, run, "seconds", b.t - a.t);
+	csv(w, run, "ksmd_cpu_s", b.cpu - a.cpu);
+	csv(w, run, "ksmd_us_per_reclaimed_page",
+	    zero ? (b.cpu - a.cpu) * 1e6 / zero : 0);
+	csv(w, run, "reclaimed_pages_per_cpu_s",
+	    b.cpu > a.cpu ? zero / (b.cpu - a.cpu) : 0);
+	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+/* Wait for @n more full scans, at most @limit_s seconds. */
+static void wait_scans(long n, double limit_s)
+{
+	long start = ksm_read("full_scans");
+	double t0 = now();
+
+	while (ksm_read("full_scans") < start + n && now() - t0 < limit_s)
+		usleep(20000);
+}
+
+static void unique_cost(int run)
+{
+	unsigned long bytes = 64 * MIB;
+	struct mark a, b;
+	char *p;
+
+	ksm_reset(1000, 20);
+	p = map_pages(bytes);
+	fill_unique(p, bytes, 0x1234567 + run);
+	madvise(p, bytes, MADV_MERGEABLE);
+	mark(&a);
+	ksm_write("run", 1);
+	wait_scans(3, 300);
+	mark(&b);
+	ksm_write("run", 0);
+	csv("unique", run, "pages_visited", b.scanned - a.scanned);
+	csv("unique", run, "ksmd_us_per_page_visited",
+	    b.scanned > a.scanned ?
+	    (b.cpu - a.cpu) * 1e6 / (b.scanned - a.scanned) : 0);
+	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+/* A child that keeps rewriting its pages, each with new content. */
+static pid_t start_rewriter(char *p, unsigned long bytes)
+{
+	pid_t pid = fork();
+	uint64_t x = 88172645463325252ULL;
+	unsigned long i;
+
+	if (pid)
+		return pid;
+	for (;;) {
+		for (i = 0; i < bytes; i += page_size) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(p + i + (x % (page_size / 8)) * 8, &x, 8);
+		}
+		usleep(20000);
+	}
+}
+
+static void mixed(int run)
+{
+	unsigned long share = 32 * MIB, bytes = 4 * share, i;
+	struct mark a, b;
+	pid_t rewriter;
+	char *p;
+
+	ksm_reset(1000, 20);
+	p = map_pages(bytes);
+	memset(p, 0, share);
+	for (i = 0; i < share; i += page_size)
+		memset(p + share + i, 'a' + (i / page_size) % 16, page_size);
+	fill_unique(p + 2 * share, 2 * share, 0xabcdef + run);
+	madvise(p, bytes, MADV_MERGEABLE);
+	rewriter = start_rewriter(p + 3 * share, share);
+	mark(&a);
+	ksm_write("run", 1);
+	wait_scans(4, 600);
+	mark(&b);
+	ksm_write("run", 0);
+	csv("mixed", run, "reclaimed_mib_after_4_scans",
+	    (double)(ksm_read("pages_sharing") + ksm_read("ksm_zero_pages")) *
+	    page_size / MIB);
+	csv("mixed", run, "pages_visited", b.scanned - a.scanned);
+	csv("mixed", run, "ksmd_us_per_page_visited",
+	    b.scanned > a.scanned ?
+	    (b.cpu - a.cpu) * 1e6 / (b.scanned - a.scanned) : 0);
+	csv("mixed", run, "seconds", b.t - a.t);
+	kill(rewriter, SIGKILL);
+	waitpid(rewriter, NULL, 0);
+	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+/* User space reading the same amount of zero-filled memory, for scale. */
+static void user_zero_check(int run, unsigned long mib)
+{
+	unsigned long bytes = mib * MIB, words = page_size / 8, i, zero = 0;
+	double c0, c1;
+	char *p;
+
+	p = map_pages(bytes);
+	memset(p, 0, bytes);
+	c0 = cpu_now();
+	for (i = 0; i < bytes; i += page_size) {
+		const uint64_t *w = (const uint64_t *)(p + i);
+		unsigned long j;
+
+		for (j = 0; j < words && !w[j]; j++)
+			;
+		zero += j == words;
+	}
+	c1 = cpu_now();
+	csv("limit", run, "user_zero_pages_per_cpu_s", zero / (c1 - c0));
+	munmap(p, bytes);
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : "";
+	int run;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page_size = sysconf(_SC_PAGESIZE);
+	ksmd = find_ksmd();
+	if (!ksmd) {
+		printf("ksm_bench: no ksmd\n");
+		return 1;
+	}
+	ksm_write("smart_scan", 1);
+	if (!*only || strstr(only, "zero"))
+		for (run = 1; run <= 3; run++)
+			zero_reclaim("zero", run, 256, 1000, 20, 600);
+	if (!*only || strstr(only, "unique"))
+		for (run = 1; run <= 3; run++)
+			unique_cost(run);
+	if (!*only || strstr(only, "mixed"))
+		for (run = 1; run <= 3; run++)
+			mixed(run);
+	if (!*only || strstr(only, "limit"))
+		for (run = 1; run <= 3; run++) {
+			zero_reclaim("limit", run, 256, 100000, 0, 600);
+			user_zero_check(run, 256);
+		}
+	printf("ksm_bench: done\n");
+	return 0;
+}
