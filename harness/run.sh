@@ -299,7 +299,7 @@ step_bench() {
 	build_kernel "$OUT/src/series" "$OUT/build/bench-series" "$h/kernel.config"
 	rm -rf "$g"
 	mkdir -p "$g/root/bin" "$dir"
-	gcc -Wall -O2 -static -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c"
+	gcc -Wall -O2 -static -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c" -lm
 	make_initramfs "$g/root" "/bin/ksm_bench ${BENCH_ARGS:-}" "$g/initramfs.cpio"
 	: > "$dir/results.csv.tmp"
 	for k in base series; do

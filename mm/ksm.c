@@ -2532,19 +2532,21 @@ static bool should_skip_rmap_item(struct page *page,
  * and zero_pages_min_age is 0, they need no checksum, no tree and no second
  * look. The page walk of scan_get_next_rmap_item() that finds the next page
  * to scan also counts how many pages from there on, under the same page
- * table, are zero-filled small anonymous pages (zero_run_length()), and
- * merge_zero_run() replaces that run by the zero page at once: one mmu
- * notifier range, one page table lock and one TLB flush for the run,
- * instead of an rmap_item, two PTE locks, two notifier ranges and two
- * flushes per page. A page merged this way gets no rmap_item; one left from
- * an earlier scan is freed as stale when the scan passes its address.
+ * table, are small anonymous pages that look zero-filled (zero_run_length()
+ * samples a few words of each). merge_zero_run() then replaces the run by
+ * the zero page at once: one mmu notifier range, one page table lock and
+ * one TLB flush for the run, instead of an rmap_item, two PTE locks, two
+ * notifier ranges and two flushes per page. A page merged this way gets no
+ * rmap_item; one left from an earlier scan is freed as stale when the scan
+ * passes its address.
  *
  * The safety is that of try_to_merge_one_page(): a page is replaced only if
- * it still equals the zero page (pages_identical()) after its PTE has been
- * cleared and the TLB flushed, so that nobody can write it any more, and if
- * no reference but its mappings' is held on it (no GUP pin, no O_DIRECT in
- * flight, not isolated). A page that fails gets its PTE back and goes the
- * way of every other page: cmp_and_merge_page().
+ * it equals the zero page (page_still_zero(), the one full read of the
+ * page) after its PTE has been cleared and the TLB flushed, so that nobody
+ * can write it any more, and if no reference but its mappings' is held on
+ * it (no GUP pin, no O_DIRECT in flight, not isolated). A page that fails
+ * gets its PTE back and goes the way of every other page:
+ * cmp_and_merge_page().
  *
  * ksmd alone merges, under ksm_thread_mutex, which also protects the arrays
  * of zero_run below.
@@ -2574,7 +2576,41 @@ static struct folio *zero_run_folio(struct vm_area_struct *vma,
 }
 
 /*
- * zero_run_length - count the zero-filled pages from @addr on
+ * page_still_zero - the full check of a page in a zero run, made once it
+ * can no longer be written
+ *
+ * pages_identical() is what try_to_merge_one_page() relies on, and it is
+ * the architecture's say on whether a page may be replaced: arm64 refuses
+ * MTE-tagged pages there. Elsewhere it is a memcmp() with the zero page,
+ * and memchr_inv() gives the same answer reading one page instead of two.
+ */
+static bool page_still_zero(struct page *page, struct page *zero_page)
+{
+	if (IS_ENABLED(CONFIG_ARM64_MTE))
+		return pages_identical(page, zero_page);
+	return page_zero_filled(page);
+}
+
+/*
+ * page_maybe_zero - a few words of @page, spread over it, are zero
+ *
+ * Cheaper than page_zero_filled() and enough to pick the pages of a zero
+ * run: merge_zero_run() reads each page in full anyway, once it can no
+ * longer be written, and puts back the PTE of a page that is not zero.
+ * Reading it in full here as well would double the cost of a zero page.
+ */
+static bool page_maybe_zero(struct page *page)
+{
+	const unsigned long *w = kmap_local_page(page);
+	const unsigned int n = PAGE_SIZE / sizeof(*w);
+	bool zero = !(w[0] | w[n / 4] | w[n / 2] | w[3 * n / 4] | w[n - 1]);
+
+	kunmap_local(w);
+	return zero;
+}
+
+/*
+ * zero_run_length - count the pages from @addr on that look zero-filled
  * @ptep: mapped and locked PTE of @addr
  * @end: end of the range covered by this page table
  * @max: most pages to count
@@ -2588,7 +2624,7 @@ static unsigned int zero_run_length(struct vm_area_struct *vma, pte_t *ptep,
 	for (nr = 0; nr < max && addr < end; nr++, ptep++, addr += PAGE_SIZE) {
 		struct folio *folio = zero_run_folio(vma, addr, ptep_get(ptep));
 
-		if (!folio || !page_zero_filled(&folio->page))
+		if (!folio || !page_maybe_zero(&folio->page))
 			break;
 	}
 	return nr;
@@ -2665,7 +2701,7 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 		refs = folio_mapcount(folio) + folio_test_swapcache(folio) +
 		       (folio == held);
 		if (folio_ref_count(folio) != refs ||
-		    !pages_identical(&folio->page, zero_page)) {
+		    !page_still_zero(&folio->page, zero_page)) {
 			set_pte_at(mm, a, ptep, zero_run.pte[i]);
 			folio_unlock(folio);
 			continue;
