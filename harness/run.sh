@@ -146,6 +146,9 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_zero_page_tests" \
 		"$mm/ksm_zero_page_tests.c" $libs
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_unstable_refresh_tests" \
+		"$mm/ksm_unstable_refresh_tests.c" $libs
 }
 
 # make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.

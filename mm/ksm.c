@@ -308,6 +308,21 @@ static unsigned int ksm_zero_pages_min_age __read_mostly;
  */
 static unsigned long ksm_zero_pages_merged;
 
+/*
+ * Milliseconds in which the refresh pass re-checks the whole unstable tree
+ * once, 0 when it is off (see "Refreshing the unstable tree").
+ */
+static unsigned int ksm_unstable_refresh_millisecs;
+#define UNSTABLE_REFRESH_MIN_MSECS	100
+#define UNSTABLE_REFRESH_MAX_MSECS	3600000
+
+/*
+ * Unstable tree items re-checked, and dropped because their page changed
+ * or went away, since boot: updated by ksmd under ksm_thread_mutex.
+ */
+static unsigned long ksm_unstable_refreshed;
+static unsigned long ksm_unstable_refresh_dropped;
+
 /* Skip pages that couldn't be de-duplicated previously */
 /* Default to true at least temporarily, for testing */
 static bool ksm_smart_scan = true;
@@ -748,7 +763,8 @@ static void break_cow(struct ksm_rmap_item *rmap_item)
 	mmap_read_unlock(mm);
 }
 
-static struct page *get_mergeable_page(struct ksm_rmap_item *rmap_item)
+/* get_mergeable_page() for a caller that holds the mmap_lock of the mm */
+static struct page *__get_mergeable_page(struct ksm_rmap_item *rmap_item)
 {
 	struct mm_struct *mm = rmap_item->mm;
 	unsigned long addr = rmap_item->address;
@@ -757,7 +773,6 @@ static struct page *get_mergeable_page(struct ksm_rmap_item *rmap_item)
 	struct folio_walk fw;
 	struct folio *folio;
 
-	mmap_read_lock(mm);
 	vma = find_mergeable_vma(mm, addr);
 	if (!vma)
 		goto out;
@@ -776,6 +791,16 @@ out:
 		flush_anon_page(vma, page, addr);
 		flush_dcache_page(page);
 	}
+	return page;
+}
+
+static struct page *get_mergeable_page(struct ksm_rmap_item *rmap_item)
+{
+	struct mm_struct *mm = rmap_item->mm;
+	struct page *page;
+
+	mmap_read_lock(mm);
+	page = __get_mergeable_page(rmap_item);
 	mmap_read_unlock(mm);
 	return page;
 }
@@ -979,6 +1004,36 @@ stale:
  * Removing rmap_item from stable or unstable tree.
  * This function will clean the information from the stable/unstable tree.
  */
+/*
+ * The cursor of the refresh pass: the unstable tree item it checks next,
+ * and the NUMA node whose tree that is. ksmd alone uses and moves it, under
+ * ksm_thread_mutex. NULL when the next check starts a new cycle.
+ */
+static struct {
+	struct rb_node *next;	/* NULL: from the first item of tree nid */
+	int nid;
+	bool end;		/* tree nid is done: go on with the next */
+	u64 credit;		/* item-microseconds not yet spent */
+	u64 last_ns;		/* time of the last round, 0: none yet */
+} refresh;
+
+/* Start the next refresh cycle at the beginning of the unstable trees. */
+static void refresh_cursor_reset(void)
+{
+	refresh.next = NULL;
+	refresh.nid = 0;
+	refresh.end = false;
+}
+
+/* @rmap_item leaves the unstable tree: move the cursor off it first. */
+static void refresh_cursor_skip(struct ksm_rmap_item *rmap_item)
+{
+	if (refresh.next == &rmap_item->node) {
+		refresh.next = rb_next(&rmap_item->node);
+		refresh.end = !refresh.next;
+	}
+}
+
 static void remove_rmap_item_from_tree(struct ksm_rmap_item *rmap_item)
 {
 	if (rmap_item->address & STABLE_FLAG) {
@@ -1019,9 +1074,11 @@ static void remove_rmap_item_from_tree(struct ksm_rmap_item *rmap_item)
 		 */
 		age = (unsigned char)(ksm_scan.seqnr - rmap_item->address);
 		BUG_ON(age > 1);
-		if (!age)
+		if (!age) {
+			refresh_cursor_skip(rmap_item);
 			rb_erase(&rmap_item->node,
 				 root_unstable_tree + NUMA(rmap_item->nid));
+		}
 		ksm_pages_unshared--;
 		rmap_item->address &= PAGE_MASK;
 	}
@@ -2898,6 +2955,7 @@ static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page,
 
 		for (nid = 0; nid < ksm_nr_node_ids; nid++)
 			root_unstable_tree[nid] = RB_ROOT;
+		refresh_cursor_reset();
 
 		spin_lock(&ksm_mmlist_lock);
 		slot = list_entry(mm_slot->slot.mm_node.next,
@@ -3091,6 +3149,127 @@ static void ksm_do_scan(unsigned int scan_npages)
 	}
 }
 
+/**
+ * DOC: Refreshing the unstable tree
+ *
+ * The unstable tree sorts pages by content without write-protecting them.
+ * A page that changes after its insertion breaks the order: later searches
+ * go down wrong branches, miss partners and waste memcmp() and page table
+ * walks, until the tree is thrown away at the start of the next full scan,
+ * which on a large machine is minutes away. With unstable_refresh_millisecs
+ * set, ksmd re-checks the checksum of unstable tree items after each batch
+ * and drops those whose page changed or went away. An item keeps the new
+ * checksum, so that its next regular visit sees whether the page settled.
+ *
+ * The items are taken in tree order from a cursor that moves on from round
+ * to round, so that each item is re-checked once in a cycle, including the
+ * items inserted ahead of the cursor during the cycle. The cursor restarts
+ * when the trees are reset at the start of a full scan, and steps off an
+ * item that leaves the tree (refresh_cursor_skip()). An item of an older
+ * scan generation is left alone, and an mm that is exiting or busy is not
+ * waited for (mmap_read_trylock()).
+ *
+ * The budget makes a cycle take unstable_refresh_millisecs: a round earns
+ * pages_unshared items for the time since the last round, whatever
+ * sleep_millisecs is, and spends at most pages_to_scan of them, so that it
+ * at most doubles the work of a batch.
+ */
+
+enum refresh_result { REFRESH_SKIPPED, REFRESH_SAME, REFRESH_DROPPED };
+
+/* The next unstable tree item for the refresh pass, NULL if there is none. */
+static struct ksm_rmap_item *refresh_take(void)
+{
+	struct rb_node *node;
+	int tries;
+
+	for (tries = 0; tries <= ksm_nr_node_ids; tries++) {
+		if (refresh.end || refresh.nid >= ksm_nr_node_ids) {
+			refresh.next = NULL;
+			refresh.end = false;
+			if (++refresh.nid >= ksm_nr_node_ids)
+				refresh.nid = 0;
+		}
+		node = refresh.next;
+		if (!node)
+			node = rb_first(root_unstable_tree + refresh.nid);
+		if (node) {
+			refresh.next = rb_next(node);
+			refresh.end = !refresh.next;
+			return rb_entry(node, struct ksm_rmap_item, node);
+		}
+		refresh.end = true;
+	}
+	return NULL;
+}
+
+/* Re-check one unstable tree item; drop it if its page changed. */
+static enum refresh_result refresh_unstable_item(struct ksm_rmap_item *rmap_item)
+{
+	struct mm_struct *mm = rmap_item->mm;
+	struct page *page;
+	u32 checksum = 0;
+
+	if ((rmap_item->address & SEQNR_MASK) != (ksm_scan.seqnr & SEQNR_MASK))
+		return REFRESH_SKIPPED;
+	if (ksm_test_exit(mm) || !mmap_read_trylock(mm))
+		return REFRESH_SKIPPED;
+	page = __get_mergeable_page(rmap_item);
+	mmap_read_unlock(mm);
+
+	if (page) {
+		checksum = calc_checksum(page);
+		put_page(page);
+		if (checksum == rmap_item->oldchecksum)
+			return REFRESH_SAME;
+	}
+	remove_rmap_item_from_tree(rmap_item);
+	rmap_item->oldchecksum = checksum;
+	return REFRESH_DROPPED;
+}
+
+/* One round of the refresh pass, after a batch of ksm_do_scan(). */
+static void refresh_unstable_tree(void)
+{
+	unsigned int period_ms = READ_ONCE(ksm_unstable_refresh_millisecs);
+	unsigned long size = ksm_pages_unshared, checked = 0, dropped = 0;
+	u64 now = ktime_get_ns(), period_us, elapsed_us, budget;
+	struct ksm_rmap_item *rmap_item;
+
+	if (!period_ms) {
+		refresh.last_ns = 0;
+		refresh.credit = 0;
+		return;
+	}
+	period_us = (u64)period_ms * USEC_PER_MSEC;
+	elapsed_us = period_us;
+	if (refresh.last_ns)
+		elapsed_us = min(div_u64(now - refresh.last_ns, NSEC_PER_USEC),
+				 period_us);
+	refresh.last_ns = now;
+
+	refresh.credit += size * elapsed_us;
+	budget = div64_u64(refresh.credit, period_us);
+	refresh.credit -= budget * period_us;
+	budget = min3(budget, (u64)size, (u64)ksm_thread_pages_to_scan);
+
+	while (budget-- && (rmap_item = refresh_take())) {
+		switch (refresh_unstable_item(rmap_item)) {
+		case REFRESH_DROPPED:
+			dropped++;
+			fallthrough;
+		case REFRESH_SAME:
+			checked++;
+			break;
+		case REFRESH_SKIPPED:
+			break;
+		}
+	}
+	ksm_unstable_refreshed += checked;
+	ksm_unstable_refresh_dropped += dropped;
+	trace_ksm_refresh_unstable(checked, dropped, size);
+}
+
 static int ksmd_should_run(void)
 {
 	return (ksm_run & KSM_RUN_MERGE) && !list_empty(&ksm_mm_head.slot.mm_node);
@@ -3106,8 +3285,10 @@ static int ksm_scan_thread(void *nothing)
 	while (!kthread_should_stop()) {
 		mutex_lock(&ksm_thread_mutex);
 		wait_while_offlining();
-		if (ksmd_should_run())
+		if (ksmd_should_run()) {
 			ksm_do_scan(ksm_thread_pages_to_scan);
+			refresh_unstable_tree();
+		}
 		mutex_unlock(&ksm_thread_mutex);
 
 		if (ksmd_should_run()) {
@@ -3868,6 +4049,7 @@ static ssize_t merge_across_nodes_store(struct kobject *kobj,
 		if (!err) {
 			ksm_merge_across_nodes = knob;
 			ksm_nr_node_ids = knob ? 1 : nr_node_ids;
+			refresh_cursor_reset();
 		}
 	}
 	mutex_unlock(&ksm_thread_mutex);
@@ -3928,6 +4110,48 @@ static ssize_t zero_pages_merged_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%lu\n", ksm_zero_pages_merged);
 }
 KSM_ATTR_RO(zero_pages_merged);
+
+static ssize_t unstable_refresh_millisecs_show(struct kobject *kobj,
+					       struct kobj_attribute *attr,
+					       char *buf)
+{
+	return sysfs_emit(buf, "%u\n", ksm_unstable_refresh_millisecs);
+}
+
+static ssize_t unstable_refresh_millisecs_store(struct kobject *kobj,
+						struct kobj_attribute *attr,
+						const char *buf, size_t count)
+{
+	unsigned int msecs;
+	int err;
+
+	err = kstrtouint(buf, 10, &msecs);
+	if (err)
+		return -EINVAL;
+	if (msecs && (msecs < UNSTABLE_REFRESH_MIN_MSECS ||
+		      msecs > UNSTABLE_REFRESH_MAX_MSECS))
+		return -EINVAL;
+
+	WRITE_ONCE(ksm_unstable_refresh_millisecs, msecs);
+
+	return count;
+}
+KSM_ATTR(unstable_refresh_millisecs);
+
+static ssize_t unstable_refreshed_show(struct kobject *kobj,
+				       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", ksm_unstable_refreshed);
+}
+KSM_ATTR_RO(unstable_refreshed);
+
+static ssize_t unstable_refresh_dropped_show(struct kobject *kobj,
+					     struct kobj_attribute *attr,
+					     char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", ksm_unstable_refresh_dropped);
+}
+KSM_ATTR_RO(unstable_refresh_dropped);
 
 static ssize_t max_page_sharing_show(struct kobject *kobj,
 				     struct kobj_attribute *attr, char *buf)
@@ -4256,6 +4480,9 @@ static struct attribute *ksm_attrs[] = {
 	&use_zero_pages_attr.attr,
 	&zero_pages_min_age_attr.attr,
 	&zero_pages_merged_attr.attr,
+	&unstable_refresh_millisecs_attr.attr,
+	&unstable_refreshed_attr.attr,
+	&unstable_refresh_dropped_attr.attr,
 	&general_profit_attr.attr,
 	&smart_scan_attr.attr,
 	&advisor_mode_attr.attr,

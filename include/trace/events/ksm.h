@@ -278,6 +278,29 @@ TRACE_EVENT(ksm_advisor,
 			__entry->cpu_percent)
 );
 
+/**
+ * ksm_refresh_unstable - called after a round of the unstable tree refresh
+ *
+ * @checked:	unstable tree items re-checked in this round
+ * @dropped:	items among them dropped because their page changed
+ * @size:	items in the unstable tree before the round (pages_unshared)
+ *
+ * Allows to trace the refresh pass over the unstable tree.
+ */
+TRACE_EVENT(ksm_refresh_unstable,
+	    TP_PROTO(unsigned long checked, unsigned long dropped,
+		     unsigned long size),
+	    TP_ARGS(checked, dropped, size),
+	    TP_STRUCT__entry(__field(unsigned long, checked)
+			     __field(unsigned long, dropped)
+			     __field(unsigned long, size)),
+	    TP_fast_assign(__entry->checked = checked;
+			   __entry->dropped = dropped;
+			   __entry->size = size;),
+	    TP_printk("checked %lu dropped %lu unstable tree size %lu",
+		      __entry->checked, __entry->dropped, __entry->size)
+);
+
 #endif /* _TRACE_KSM_H */
 
 /* This part must be outside protection */

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KSM unstable tree refresh tests: unstable_refresh_millisecs and the
+ * unstable_refreshed and unstable_refresh_dropped counters.
+ *
+ * The tests need an unstable tree that lives much longer than a refresh
+ * period. One mapping holds N unique pages followed by a filler of M
+ * identical pages. ksmd first runs fast until the filler is merged (its
+ * pages then cost little and never enter the unstable tree), then slowly:
+ * each full scan inserts the N unique pages into a fresh unstable tree and
+ * then crawls through the filler for many seconds before the tree is reset.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../kselftest.h"
+
+#define KSM_PATH "/sys/kernel/mm/ksm/"
+#define NR_UNIQUE 200
+#define NR_FILLER 4000
+#define SLOW_PAGES_TO_SCAN 50
+#define SLOW_SLEEP_MS 200
+#define REFRESH_MS 1000
+
+static size_t pagesize;
+
+static const char *const saved_knobs[] = {
+	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
+	"smart_scan", "unstable_refresh_millisecs",
+};
+
+static long saved[ARRAY_SIZE(saved_knobs)];
+
+static long ksm_read(const char *knob)
+{
+	char path[128], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+/* Write @val to a knob: 0 or -errno. */
+static int ksm_write_str(const char *knob, const char *val)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+static bool ksm_write(const char *knob, long val)
+{
+	char buf[32];
+	int err;
+
+	snprintf(buf, sizeof(buf), "%ld", val);
+	err = ksm_write_str(knob, buf);
+	if (err)
+		ksft_print_msg("writing %s to %s: %s\n", buf, knob,
+			       strerror(-err));
+	return !err;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wait until @knob reaches at least @val, at most @secs seconds. */
+static bool wait_for(const char *knob, long val, double secs)
+{
+	double t0 = now();
+
+	while (ksm_read(knob) < val) {
+		if (now() - t0 > secs) {
+			ksft_print_msg("%s stayed at %ld, below %ld, for %.0f s\n",
+				       knob, ksm_read(knob), val, secs);
+			return false;
+		}
+		usleep(10000);
+	}
+	return true;
+}
+
+/* Wait until @knob reads 0, at most @secs seconds. */
+static bool wait_for_zero(const char *knob, double secs)
+{
+	double t0 = now();
+
+	while (ksm_read(knob) != 0) {
+		if (now() - t0 > secs) {
+			ksft_print_msg("%s stayed at %ld for %.0f s\n", knob,
+				       ksm_read(knob), secs);
+			return false;
+		}
+		usleep(10000);
+	}
+	return true;
+}
+
+static void fill_unique(char *p, size_t size, uint64_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < size; i += sizeof(seed)) {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		memcpy(p + i, &seed, sizeof(seed));
+	}
+}
+
+/*
+ * Map N unique pages and the filler, and leave ksmd running slowly just
+ * after the unique pages entered a fresh unstable tree.
+ */
+static char *build_tree(long refresh_ms)
+{
+	size_t size = (NR_UNIQUE + NR_FILLER) * pagesize;
+	char *p;
+	size_t i;
+
+	char buf[16];
+	int err;
+
+	if (!ksm_write("run", 2) || !ksm_write("use_zero_pages", 0) ||
+	    !ksm_write("smart_scan", 0))
+		return NULL;
+	/* A kernel without the knob (the base) is a kernel with it off. */
+	snprintf(buf, sizeof(buf), "%ld", refresh_ms);
+	err = ksm_write_str("unstable_refresh_millisecs", buf);
+	if (err && !(err == -ENOENT && !refresh_ms)) {
+		ksft_print_msg("writing %s to unstable_refresh_millisecs: %s\n",
+			       buf, strerror(-err));
+		return NULL;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, size, MADV_NOHUGEPAGE);
+	fill_unique(p, NR_UNIQUE * pagesize, 0x9e3779b97f4a7c15ULL ^ time(NULL));
+	for (i = NR_UNIQUE; i < NR_UNIQUE + NR_FILLER; i++)
+		memset(p + i * pagesize, 0x6b, pagesize);
+	if (madvise(p, size, MADV_MERGEABLE))
+		goto fail;
+
+	/* Fast, until the filler is merged and the unique pages settled. */
+	if (!ksm_write("pages_to_scan", NR_UNIQUE + NR_FILLER + 100) ||
+	    !ksm_write("sleep_millisecs", 20) || !ksm_write("run", 1) ||
+	    !wait_for("full_scans", ksm_read("full_scans") + 3, 300) ||
+	    !wait_for("pages_sharing", NR_FILLER - NR_FILLER / 128, 300))
+		goto fail;
+
+	/*
+	 * Slow, and wait for a fresh tree that holds the unique pages: the
+	 * next full scan visits them first. pages_unshared cannot tell, as
+	 * it counts the items of the old tree until they are visited again.
+	 */
+	if (!ksm_write("pages_to_scan", SLOW_PAGES_TO_SCAN) ||
+	    !ksm_write("sleep_millisecs", SLOW_SLEEP_MS) ||
+	    !wait_for("full_scans", ksm_read("full_scans") + 1, 300) ||
+	    !wait_for("pages_scanned", ksm_read("pages_scanned") + NR_UNIQUE +
+		      SLOW_PAGES_TO_SCAN, 60) ||
+	    !wait_for("pages_unshared", NR_UNIQUE, 60))
+		goto fail;
+	return p;
+fail:
+	ksm_write("run", 0);
+	munmap(p, size);
+	return NULL;
+}
+
+static void unmap_tree(char *p)
+{
+	ksm_write("run", 0);
+	munmap(p, (NR_UNIQUE + NR_FILLER) * pagesize);
+}
+
+/*
+ * Change half of the unstable pages: with the pass on, they are dropped
+ * from the tree within a few periods, before the full scan ends; with it
+ * off, nothing happens until the tree is reset.
+ */
+static void test_drop_changed(bool on)
+{
+	long scans, unshared0, dropped0, unshared, dropped;
+	char *p;
+	bool ok;
+	int i;
+
+	ksft_print_msg("[RUN] %s refresh %s\n", __func__, on ? "on" : "off");
+	p = build_tree(on ? REFRESH_MS : 0);
+	if (!p) {
+		ksft_test_result_fail("refresh %s: could not build the tree\n",
+				      on ? "on" : "off");
+		return;
+	}
+	scans = ksm_read("full_scans");
+	unshared0 = ksm_read("pages_unshared");
+	dropped0 = ksm_read("unstable_refresh_dropped");
+	for (i = 0; i < NR_UNIQUE; i += 2)
+		p[i * pagesize + 100] ^= 0x5a;
+	sleep(3 * REFRESH_MS / 1000);
+	unshared = ksm_read("pages_unshared");
+	dropped = ksm_read("unstable_refresh_dropped");
+	ksft_print_msg("pages_unshared %ld -> %ld, unstable_refresh_dropped %ld -> %ld, full_scans %ld -> %ld\n",
+		       unshared0, unshared, dropped0, dropped, scans,
+		       ksm_read("full_scans"));
+	ok = ksm_read("full_scans") == scans;
+	if (!ok)
+		ksft_print_msg("the full scan ended too early: slow ksmd down\n");
+	if (on)
+		ok = ok && dropped - dropped0 == NR_UNIQUE / 2 &&
+		     unshared0 - unshared == NR_UNIQUE / 2;
+	else
+		ok = ok && dropped == dropped0 && unshared == unshared0;
+	unmap_tree(p);
+	ksft_test_result(ok, "refresh %s: %s\n", on ? "on" : "off",
+			 on ? "changed unstable pages are dropped" :
+			      "the unstable tree is left alone");
+}
+
+/* Over two periods, every item of the tree is re-checked. */
+static void test_fair(void)
+{
+	long refreshed0, refreshed, size;
+	char *p;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	p = build_tree(REFRESH_MS);
+	if (!p) {
+		ksft_test_result_fail("fairness: could not build the tree\n");
+		return;
+	}
+	size = ksm_read("pages_unshared");
+	refreshed0 = ksm_read("unstable_refreshed");
+	usleep(2 * REFRESH_MS * 1000 + SLOW_SLEEP_MS * 1000);
+	refreshed = ksm_read("unstable_refreshed") - refreshed0;
+	ksft_print_msg("tree of %ld items, %ld re-checked in two periods\n",
+		       size, refreshed);
+	/* Once each at least; about twice; never many times over. */
+	ok = refreshed >= size && refreshed <= 3 * size + SLOW_PAGES_TO_SCAN;
+	unmap_tree(p);
+	ksft_test_result(ok, "every unstable item is re-checked within two periods\n");
+}
+
+/*
+ * With an eager pass, duplicates still merge and unmerge, and pages that
+ * change and come back to duplicate content merge again.
+ */
+static void test_merge_with_refresh(void)
+{
+	const int pairs = 64;
+	size_t size = 2 * pairs * pagesize;
+	long merging;
+	char *p;
+	bool ok;
+	int i;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!ksm_write("run", 2) || !ksm_write("smart_scan", 0) ||
+	    !ksm_write("unstable_refresh_millisecs", 100) ||
+	    !ksm_write("pages_to_scan", 1000) ||
+	    !ksm_write("sleep_millisecs", 20)) {
+		ksft_test_result_fail("merge with refresh: setup failed\n");
+		return;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		ksft_test_result_fail("mmap: %s\n", strerror(errno));
+		return;
+	}
+	madvise(p, size, MADV_NOHUGEPAGE);
+	for (i = 0; i < 2 * pairs; i++)
+		memset(p + i * pagesize, 1 + i / 2, pagesize);
+	ok = !madvise(p, size, MADV_MERGEABLE) && ksm_write("run", 1) &&
+	     wait_for("pages_sharing", pairs, 120);
+
+	/* Unmerge, then merge again after changing one page of each pair
+	 * and putting its content back.
+	 */
+	ok = ok && !madvise(p, size, MADV_UNMERGEABLE) &&
+	     wait_for_zero("pages_sharing", 120);
+	for (i = 0; ok && i < 2 * pairs; i += 2)
+		p[i * pagesize] = 0;
+	ok = ok && !madvise(p, size, MADV_MERGEABLE) &&
+	     wait_for("full_scans", ksm_read("full_scans") + 2, 120);
+	for (i = 0; ok && i < 2 * pairs; i += 2)
+		p[i * pagesize] = 1 + i / 2;
+	ok = ok && wait_for("pages_sharing", pairs, 120);
+	merging = ksm_read("pages_sharing");
+	for (i = 0; ok && i < 2 * pairs; i++)
+		ok = p[i * pagesize] == 1 + i / 2 &&
+		     p[i * pagesize + pagesize - 1] == 1 + i / 2;
+	ksm_write("run", 0);
+	munmap(p, size);
+	ksft_test_result(ok, "duplicates merge, unmerge and merge again with the pass on (%ld sharing)\n",
+			 merging);
+}
+
+/* unstable_refresh_millisecs takes 0 or 100..3600000. */
+static void test_knob(void)
+{
+	static const char *const good[] = { "0", "100", "1000\n", "3600000" };
+	static const long good_val[] = { 0, 100, 1000, 3600000 };
+	static const char *const bad[] = {
+		"1", "99", "3600001", "-1", "abc", "\n", "100x", "4294967396",
+	};
+	static const char *const counters[] = {
+		"unstable_refreshed", "unstable_refresh_dropped",
+	};
+	const char *knob = "unstable_refresh_millisecs";
+	bool ok = true;
+	unsigned int i;
+	long before;
+	int err;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		err = ksm_write_str(knob, good[i]);
+		if (err || ksm_read(knob) != good_val[i]) {
+			ksft_print_msg("writing \"%s\": %s, reads %ld\n",
+				       good[i], strerror(-err), ksm_read(knob));
+			ok = false;
+		}
+	}
+	ksm_write(knob, 500);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		before = ksm_read(knob);
+		err = ksm_write_str(knob, bad[i]);
+		if (err != -EINVAL || ksm_read(knob) != before) {
+			ksft_print_msg("writing \"%s\": %s, reads %ld (was %ld)\n",
+				       bad[i], err ? strerror(-err) : "accepted",
+				       ksm_read(knob), before);
+			ok = false;
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(counters); i++) {
+		before = ksm_read(counters[i]);
+		if (before < 0 || !ksm_write_str(counters[i], "0")) {
+			ksft_print_msg("%s: reads %ld, a write was not refused\n",
+				       counters[i], before);
+			ok = false;
+		}
+	}
+	ksm_write(knob, 0);
+	ksft_test_result(ok, "unstable_refresh_millisecs takes 0 or 100..3600000; counters are read-only\n");
+}
+
+int main(void)
+{
+	unsigned int i;
+
+	ksft_print_header();
+	ksft_set_plan(5);
+	pagesize = getpagesize();
+
+	if (geteuid())
+		ksft_exit_skip("needs root to drive /sys/kernel/mm/ksm\n");
+	if (access(KSM_PATH "run", W_OK))
+		ksft_exit_skip("KSM is not available\n");
+	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
+		saved[i] = ksm_read(saved_knobs[i]);
+
+	test_knob();
+	test_drop_changed(false);
+	test_drop_changed(true);
+	test_fair();
+	test_merge_with_refresh();
+
+	ksm_write("run", 2);
+	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
+		if (saved[i] >= 0)
+			ksm_write(saved_knobs[i], saved[i]);
+	ksft_finished();
+}
