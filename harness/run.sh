@@ -166,13 +166,17 @@ make_initramfs() {
 # boot KERNEL CPIO LOGDIR: run the guest to its end. The kernel console goes
 # to LOGDIR/console.log, the results to LOGDIR/results.log.
 boot() {
-	local kernel=$1 cpio=$2 dir=$3 rc=0
+	local kernel=$1 cpio=$2 dir=$3 rc=0 khz
 	mkdir -p "$dir"
+	# Under TCG the guest TSC runs at the host's rate, and its calibration
+	# against the PIT fails when the host is busy: the kernel then falls
+	# back to jiffies, and CPU times come in 4 ms steps. Give the rate.
+	khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
 	log "booting $kernel (log: $dir/console.log)"
 	timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi \
 		-smp 2 -m "$GUEST_MEM" -display none -monitor none -no-reboot \
 		-kernel "$kernel" -initrd "$cpio" \
-		-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 tsc=reliable ${BOOT_ARGS:-}" \
+		-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 tsc=reliable ${khz:+tsc_early_khz=$khz} ${BOOT_ARGS:-}" \
 		-serial "file:$dir/console.log" -serial "file:$dir/results.log" \
 		</dev/null || rc=$?
 	sed -i 's/\r$//' "$dir/console.log" "$dir/results.log"
@@ -302,7 +306,7 @@ step_bench() {
 	build_kernel "$OUT/src/series" "$OUT/build/bench-series" "$h/kernel.config"
 	rm -rf "$g"
 	mkdir -p "$g/root/bin" "$dir"
-	gcc -Wall -O2 -static -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c" -lm
+	gcc -Wall -O2 -static -pthread -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c" -lm
 	make_initramfs "$g/root" "/bin/ksm_bench ${BENCH_ARGS:-}" "$g/initramfs.cpio"
 	: > "$dir/results.csv.tmp"
 	for k in base series; do
@@ -312,6 +316,8 @@ step_bench() {
 			die "the $k guest did not finish (see $dir/$k/console.log)"
 		grep -q '^ksm_bench: done' "$dir/$k/results.log" ||
 			die "the benchmark did not finish on $k (see $dir/$k/results.log)"
+		! grep -q 'Marking TSC unstable' "$dir/$k/console.log" ||
+			die "the $k guest lost its TSC: CPU times would be in 4 ms steps"
 		sed -n "s/^csv,/$k,/p" "$dir/$k/results.log" >> "$dir/results.csv.tmp"
 		awk -F, '$1 == "ts" && $2 == "zero" && $3 == 1 { print $4, $5 }' \
 			"$dir/$k/results.log" > "$dir/zero-$k.dat"
@@ -319,7 +325,7 @@ step_bench() {
 	{ echo "kernel,workload,run,metric,value"; cat "$dir/results.csv.tmp"; } > "$dir/results.csv"
 	rm -f "$dir/results.csv.tmp"
 	awk -F, -f "$h/bench_table.awk" "$dir/results.csv" | tee "$dir/table.md"
-	gnuplot <<-EOT
+	[ -s "$dir/zero-base.dat" ] && [ -s "$dir/zero-series.dat" ] && gnuplot <<-EOT
 		set terminal pngcairo size 900,500 noenhanced
 		set output "$dir/zero-reclaim.png"
 		set title "256 MiB zero-filled, use_zero_pages=1, pages_to_scan=1000, sleep_millisecs=20"

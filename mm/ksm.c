@@ -2660,7 +2660,8 @@ static bool page_maybe_zero(struct page *page)
 {
 	const unsigned long *w = kmap_local_page(page);
 	const unsigned int n = PAGE_SIZE / sizeof(*w);
-	bool zero = !(w[0] | w[n / 4] | w[n / 2] | w[3 * n / 4] | w[n - 1]);
+	bool zero = !w[0] && !w[n - 1] && !w[n / 2] && !w[n / 4] &&
+		    !w[3 * n / 4];
 
 	kunmap_local(w);
 	return zero;

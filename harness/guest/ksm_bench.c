@@ -17,12 +17,20 @@
  *           each: MiB reclaimed after 4 full scans, ksmd CPU per page visited
  *   limit   ksmd's zero-page throughput at sleep_millisecs=0 against a user
  *           space loop that checks the same amount of memory for zeros
+ *   churn   unique pages, half of them rewritten now and then in their first
+ *           word (some after they entered the unstable tree), and later in
+ *           the scan copies of the other half: merges after each of 4 full scans,
+ *           pages_unshared, items dropped and ksmd CPU, with the unstable
+ *           tree refresh off and at 1000 and 200 ms (where the kernel has
+ *           it)
  * Kernel knobs a kernel does not have are left alone.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -263,31 +271,68 @@ static void unique_cost(int run)
 	ksm_write("run", 2);
 }
 
-/* A child that keeps rewriting its pages, each with new content. */
-static pid_t start_rewriter(char *p, unsigned long bytes)
+/*
+ * Writers run as threads of the process that owns the area: a child
+ * process would write its own copy, and would register that copy with KSM
+ * too (ksm_fork()), merging with the parent's pages.
+ */
+struct writer {
+	pthread_t thread;
+	char *p;
+	unsigned long pages;
+	long rate;		/* pages a second, 0: all pages every 20 ms */
+	bool head;		/* write the first word, which orders the page */
+	bool stop;		/* __atomic */
+};
+
+static void *writer_thread(void *arg)
 {
-	pid_t pid = fork();
+	struct writer *w = arg;
 	uint64_t x = 88172645463325252ULL;
 	unsigned long i;
 
-	if (pid)
-		return pid;
-	for (;;) {
-		for (i = 0; i < bytes; i += page_size) {
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+		for (i = 0; i < (w->rate ? 1 : w->pages); i++) {
+			unsigned long page = w->rate ? 0 : i;
+
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
-			memcpy(p + i + (x % (page_size / 8)) * 8, &x, 8);
+			if (w->rate)
+				page = (x >> 8) % w->pages;
+			memcpy(w->p + page * page_size +
+			       (w->head ? 0 : (x % (page_size / 8)) * 8), &x, 8);
 		}
-		usleep(20000);
+		usleep(w->rate ? 1000000 / w->rate : 20000);
 	}
+	return NULL;
+}
+
+static void start_writer(struct writer *w, char *p, unsigned long pages,
+			 long rate, bool head)
+{
+	w->p = p;
+	w->pages = pages;
+	w->rate = rate;
+	w->head = head;
+	w->stop = false;
+	if (pthread_create(&w->thread, NULL, writer_thread, w)) {
+		perror("pthread_create");
+		exit(1);
+	}
+}
+
+static void stop_writer(struct writer *w)
+{
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELAXED);
+	pthread_join(w->thread, NULL);
 }
 
 static void mixed(int run)
 {
 	unsigned long share = 32 * MIB, bytes = 4 * share, i;
+	struct writer rewriter;
 	struct mark a, b;
-	pid_t rewriter;
 	char *p;
 
 	ksm_reset(1000, 20);
@@ -297,7 +342,7 @@ static void mixed(int run)
 		memset(p + share + i, 'a' + (i / page_size) % 16, page_size);
 	fill_unique(p + 2 * share, 2 * share, 0xabcdef + run);
 	madvise(p, bytes, MADV_MERGEABLE);
-	rewriter = start_rewriter(p + 3 * share, share);
+	start_writer(&rewriter, p + 3 * share, share / page_size, 0, false);
 	mark(&a);
 	ksm_write("run", 1);
 	wait_scans(4, 600);
@@ -311,9 +356,62 @@ static void mixed(int run)
 	    b.scanned > a.scanned ?
 	    (b.cpu - a.cpu) * 1e6 / (b.scanned - a.scanned) : 0);
 	csv("mixed", run, "seconds", b.t - a.t);
-	kill(rewriter, SIGKILL);
-	waitpid(rewriter, NULL, 0);
+	stop_writer(&rewriter);
 	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+static void churn(const char *w, int run, long refresh_ms)
+{
+	const unsigned long half = 4096, bytes = 3 * half * page_size;
+	long scans0, unshared_sum = 0, samples = 0, dropped0, refreshed0, k;
+	struct writer churner;
+	struct mark a, b;
+	char *p;
+
+	ksm_reset(200, 20);
+	ksm_write("smart_scan", 0);
+	ksm_write("use_zero_pages", 0);
+	ksm_write("unstable_refresh_millisecs", refresh_ms);
+	p = map_pages(bytes);
+	/* [0, half): unique and stable; [half, 2 half): unique, churned;
+	 * [2 half, 3 half): copies of the first half, later in the scan. */
+	fill_unique(p, 2 * half * page_size, 0x5eed + run);
+	memcpy(p + 2 * half * page_size, p, half * page_size);
+	madvise(p, bytes, MADV_MERGEABLE);
+	/*
+	 * The churner rewrites the first word of a page: the unstable tree is
+	 * ordered by memcmp(), so a changed node misleads the searches.
+	 */
+	start_writer(&churner, p + half * page_size, half, 2000, true);
+	dropped0 = ksm_read("unstable_refresh_dropped");
+	refreshed0 = ksm_read("unstable_refreshed");
+	mark(&a);
+	scans0 = a.scans;
+	ksm_write("run", 1);
+	for (k = 1; k <= 4; k++) {
+		char metric[64];
+
+		while (ksm_read("full_scans") < scans0 + k) {
+			usleep(20000);
+			unshared_sum += ksm_read("pages_unshared");
+			samples++;
+		}
+		snprintf(metric, sizeof(metric), "merged_after_scan_%ld", k);
+		csv(w, run, metric, ksm_read("pages_sharing"));
+	}
+	mark(&b);
+	ksm_write("run", 0);
+	csv(w, run, "pages_unshared_mean", samples ? unshared_sum / samples : 0);
+	csv(w, run, "items_refreshed",
+	    refreshed0 >= 0 ? ksm_read("unstable_refreshed") - refreshed0 : 0);
+	csv(w, run, "items_dropped",
+	    dropped0 >= 0 ? ksm_read("unstable_refresh_dropped") - dropped0 : 0);
+	csv(w, run, "ksmd_cpu_s_per_full_scan", (b.cpu - a.cpu) / 4);
+	stop_writer(&churner);
+	munmap(p, bytes);
+	ksm_write("unstable_refresh_millisecs", 0);
+	ksm_write("smart_scan", 1);
 	ksm_write("run", 2);
 }
 
@@ -367,6 +465,17 @@ int main(int argc, char **argv)
 			zero_reclaim("limit", run, 256, 100000, 0, 600);
 			user_zero_check(run, 256);
 		}
+	if (!*only || strstr(only, "churn")) {
+		bool refresh = ksm_read("unstable_refresh_millisecs") >= 0;
+
+		for (run = 1; run <= 3; run++) {
+			churn("churn-off", run, 0);
+			if (refresh) {
+				churn("churn-1000ms", run, 1000);
+				churn("churn-200ms", run, 200);
+			}
+		}
+	}
 	printf("ksm_bench: done\n");
 	return 0;
 }
