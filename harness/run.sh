@@ -145,10 +145,10 @@ build_selftests() {
 		"$mm/ksm_functional_tests.c" "$mm/vm_util.c" $libs
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_zero_page_tests" \
-		"$mm/ksm_zero_page_tests.c" $libs
+		"$mm/ksm_zero_page_tests.c" "$mm/vm_util.c" $libs
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_unstable_refresh_tests" \
-		"$mm/ksm_unstable_refresh_tests.c" $libs
+		"$mm/ksm_unstable_refresh_tests.c" "$mm/vm_util.c" $libs
 }
 
 # make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.

@@ -1001,13 +1001,9 @@ stale:
 }
 
 /*
- * Removing rmap_item from stable or unstable tree.
- * This function will clean the information from the stable/unstable tree.
- */
-/*
- * The cursor of the refresh pass: the unstable tree item it checks next,
- * and the NUMA node whose tree that is. ksmd alone uses and moves it, under
- * ksm_thread_mutex. NULL when the next check starts a new cycle.
+ * The state of the refresh pass (see "Refreshing the unstable tree"): its
+ * cursor, the unstable tree item it checks next and the NUMA node whose
+ * tree that is, and its budget. ksmd alone uses it, under ksm_thread_mutex.
  */
 static struct {
 	struct rb_node *next;	/* NULL: from the first item of tree nid */
@@ -1034,6 +1030,10 @@ static void refresh_cursor_skip(struct ksm_rmap_item *rmap_item)
 	}
 }
 
+/*
+ * Removing rmap_item from stable or unstable tree.
+ * This function will clean the information from the stable/unstable tree.
+ */
 static void remove_rmap_item_from_tree(struct ksm_rmap_item *rmap_item)
 {
 	if (rmap_item->address & STABLE_FLAG) {
@@ -1320,10 +1320,11 @@ static u32 calc_checksum(struct page *page)
 /*
  * page_zero_filled - does @page hold only zero bytes?
  *
- * A filter, not a proof: memchr_inv() stops at the first non-zero word, so
- * a page with data costs a few loads instead of a checksum of the whole
- * page. A page that passes is compared with the zero page again once its
- * PTE is write-protected or cleared, before it is replaced.
+ * memchr_inv() stops at the first non-zero word, so a page with data costs
+ * a few loads instead of a checksum of the whole page. Before the checksum
+ * it is only a filter: the page may still be written, and is compared with
+ * the zero page again once its PTE is write-protected, before it is
+ * replaced. page_still_zero() uses it when the page can no longer change.
  */
 static bool page_zero_filled(struct page *page)
 {

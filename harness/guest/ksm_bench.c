@@ -23,6 +23,10 @@
  *           pages_unshared, items dropped and ksmd CPU, with the unstable
  *           tree refresh off and at 1000 and 200 ms (where the kernel has
  *           it)
+ *   (unregistered: reserved for reclaim of zero pages in memory that was
+ *           never registered with KSM, once the series has it: processes
+ *           holding zero pages among other data, share reclaimed and KSM
+ *           metadata memory)
  * Kernel knobs a kernel does not have are left alone.
  */
 #define _GNU_SOURCE

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../kselftest.h"
+#include "vm_util.h"
 
 #define KSM_PATH "/sys/kernel/mm/ksm/"
 #define NR_UNIQUE 200
@@ -40,54 +41,6 @@ static const char *const saved_knobs[] = {
 
 static long saved[ARRAY_SIZE(saved_knobs)];
 
-static long ksm_read(const char *knob)
-{
-	char path[128], buf[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return strtol(buf, NULL, 10);
-}
-
-/* Write @val to a knob: 0 or -errno. */
-static int ksm_write_str(const char *knob, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
-static bool ksm_write(const char *knob, long val)
-{
-	char buf[32];
-	int err;
-
-	snprintf(buf, sizeof(buf), "%ld", val);
-	err = ksm_write_str(knob, buf);
-	if (err)
-		ksft_print_msg("writing %s to %s: %s\n", buf, knob,
-			       strerror(-err));
-	return !err;
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -101,10 +54,10 @@ static bool wait_for(const char *knob, long val, double secs)
 {
 	double t0 = now();
 
-	while (ksm_read(knob) < val) {
+	while (ksm_sysfs_read(knob) < val) {
 		if (now() - t0 > secs) {
 			ksft_print_msg("%s stayed at %ld, below %ld, for %.0f s\n",
-				       knob, ksm_read(knob), val, secs);
+				       knob, ksm_sysfs_read(knob), val, secs);
 			return false;
 		}
 		usleep(10000);
@@ -117,10 +70,10 @@ static bool wait_for_zero(const char *knob, double secs)
 {
 	double t0 = now();
 
-	while (ksm_read(knob) != 0) {
+	while (ksm_sysfs_read(knob) != 0) {
 		if (now() - t0 > secs) {
 			ksft_print_msg("%s stayed at %ld for %.0f s\n", knob,
-				       ksm_read(knob), secs);
+				       ksm_sysfs_read(knob), secs);
 			return false;
 		}
 		usleep(10000);
@@ -153,12 +106,12 @@ static char *build_tree(long refresh_ms)
 	char buf[16];
 	int err;
 
-	if (!ksm_write("run", 2) || !ksm_write("use_zero_pages", 0) ||
-	    !ksm_write("smart_scan", 0))
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("use_zero_pages", 0) ||
+	    !ksm_sysfs_write("smart_scan", 0))
 		return NULL;
 	/* A kernel without the knob (the base) is a kernel with it off. */
 	snprintf(buf, sizeof(buf), "%ld", refresh_ms);
-	err = ksm_write_str("unstable_refresh_millisecs", buf);
+	err = ksm_sysfs_write_str("unstable_refresh_millisecs", buf);
 	if (err && !(err == -ENOENT && !refresh_ms)) {
 		ksft_print_msg("writing %s to unstable_refresh_millisecs: %s\n",
 			       buf, strerror(-err));
@@ -176,9 +129,9 @@ static char *build_tree(long refresh_ms)
 		goto fail;
 
 	/* Fast, until the filler is merged and the unique pages settled. */
-	if (!ksm_write("pages_to_scan", NR_UNIQUE + NR_FILLER + 100) ||
-	    !ksm_write("sleep_millisecs", 20) || !ksm_write("run", 1) ||
-	    !wait_for("full_scans", ksm_read("full_scans") + 3, 300) ||
+	if (!ksm_sysfs_write("pages_to_scan", NR_UNIQUE + NR_FILLER + 100) ||
+	    !ksm_sysfs_write("sleep_millisecs", 20) || !ksm_sysfs_write("run", 1) ||
+	    !wait_for("full_scans", ksm_sysfs_read("full_scans") + 3, 300) ||
 	    !wait_for("pages_sharing", NR_FILLER - NR_FILLER / 128, 300))
 		goto fail;
 
@@ -187,23 +140,23 @@ static char *build_tree(long refresh_ms)
 	 * next full scan visits them first. pages_unshared cannot tell, as
 	 * it counts the items of the old tree until they are visited again.
 	 */
-	if (!ksm_write("pages_to_scan", SLOW_PAGES_TO_SCAN) ||
-	    !ksm_write("sleep_millisecs", SLOW_SLEEP_MS) ||
-	    !wait_for("full_scans", ksm_read("full_scans") + 1, 300) ||
-	    !wait_for("pages_scanned", ksm_read("pages_scanned") + NR_UNIQUE +
+	if (!ksm_sysfs_write("pages_to_scan", SLOW_PAGES_TO_SCAN) ||
+	    !ksm_sysfs_write("sleep_millisecs", SLOW_SLEEP_MS) ||
+	    !wait_for("full_scans", ksm_sysfs_read("full_scans") + 1, 300) ||
+	    !wait_for("pages_scanned", ksm_sysfs_read("pages_scanned") + NR_UNIQUE +
 		      SLOW_PAGES_TO_SCAN, 60) ||
 	    !wait_for("pages_unshared", NR_UNIQUE, 60))
 		goto fail;
 	return p;
 fail:
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	munmap(p, size);
 	return NULL;
 }
 
 static void unmap_tree(char *p)
 {
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	munmap(p, (NR_UNIQUE + NR_FILLER) * pagesize);
 }
 
@@ -226,18 +179,18 @@ static void test_drop_changed(bool on)
 				      on ? "on" : "off");
 		return;
 	}
-	scans = ksm_read("full_scans");
-	unshared0 = ksm_read("pages_unshared");
-	dropped0 = ksm_read("unstable_refresh_dropped");
+	scans = ksm_sysfs_read("full_scans");
+	unshared0 = ksm_sysfs_read("pages_unshared");
+	dropped0 = ksm_sysfs_read("unstable_refresh_dropped");
 	for (i = 0; i < NR_UNIQUE; i += 2)
 		p[i * pagesize + 100] ^= 0x5a;
 	sleep(3 * REFRESH_MS / 1000);
-	unshared = ksm_read("pages_unshared");
-	dropped = ksm_read("unstable_refresh_dropped");
-	ksft_print_msg("pages_unshared %ld -> %ld, unstable_refresh_dropped %ld -> %ld, full_scans %ld -> %ld\n",
+	unshared = ksm_sysfs_read("pages_unshared");
+	dropped = ksm_sysfs_read("unstable_refresh_dropped");
+	ksft_print_msg("unshared %ld -> %ld, dropped %ld -> %ld, full_scans %ld -> %ld\n",
 		       unshared0, unshared, dropped0, dropped, scans,
-		       ksm_read("full_scans"));
-	ok = ksm_read("full_scans") == scans;
+		       ksm_sysfs_read("full_scans"));
+	ok = ksm_sysfs_read("full_scans") == scans;
 	if (!ok)
 		ksft_print_msg("the full scan ended too early: slow ksmd down\n");
 	if (on)
@@ -264,10 +217,10 @@ static void test_fair(void)
 		ksft_test_result_fail("fairness: could not build the tree\n");
 		return;
 	}
-	size = ksm_read("pages_unshared");
-	refreshed0 = ksm_read("unstable_refreshed");
+	size = ksm_sysfs_read("pages_unshared");
+	refreshed0 = ksm_sysfs_read("unstable_refreshed");
 	usleep(2 * REFRESH_MS * 1000 + SLOW_SLEEP_MS * 1000);
-	refreshed = ksm_read("unstable_refreshed") - refreshed0;
+	refreshed = ksm_sysfs_read("unstable_refreshed") - refreshed0;
 	ksft_print_msg("tree of %ld items, %ld re-checked in two periods\n",
 		       size, refreshed);
 	/* Once each at least; about twice; never many times over. */
@@ -290,10 +243,10 @@ static void test_merge_with_refresh(void)
 	int i;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	if (!ksm_write("run", 2) || !ksm_write("smart_scan", 0) ||
-	    !ksm_write("unstable_refresh_millisecs", 100) ||
-	    !ksm_write("pages_to_scan", 1000) ||
-	    !ksm_write("sleep_millisecs", 20)) {
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("smart_scan", 0) ||
+	    !ksm_sysfs_write("unstable_refresh_millisecs", 100) ||
+	    !ksm_sysfs_write("pages_to_scan", 1000) ||
+	    !ksm_sysfs_write("sleep_millisecs", 20)) {
 		ksft_test_result_fail("merge with refresh: setup failed\n");
 		return;
 	}
@@ -306,7 +259,7 @@ static void test_merge_with_refresh(void)
 	madvise(p, size, MADV_NOHUGEPAGE);
 	for (i = 0; i < 2 * pairs; i++)
 		memset(p + i * pagesize, 1 + i / 2, pagesize);
-	ok = !madvise(p, size, MADV_MERGEABLE) && ksm_write("run", 1) &&
+	ok = !madvise(p, size, MADV_MERGEABLE) && ksm_sysfs_write("run", 1) &&
 	     wait_for("pages_sharing", pairs, 120);
 
 	/* Unmerge, then merge again after changing one page of each pair
@@ -317,17 +270,17 @@ static void test_merge_with_refresh(void)
 	for (i = 0; ok && i < 2 * pairs; i += 2)
 		p[i * pagesize] = 0;
 	ok = ok && !madvise(p, size, MADV_MERGEABLE) &&
-	     wait_for("full_scans", ksm_read("full_scans") + 2, 120);
+	     wait_for("full_scans", ksm_sysfs_read("full_scans") + 2, 120);
 	for (i = 0; ok && i < 2 * pairs; i += 2)
 		p[i * pagesize] = 1 + i / 2;
 	ok = ok && wait_for("pages_sharing", pairs, 120);
-	merging = ksm_read("pages_sharing");
+	merging = ksm_sysfs_read("pages_sharing");
 	for (i = 0; ok && i < 2 * pairs; i++)
 		ok = p[i * pagesize] == 1 + i / 2 &&
 		     p[i * pagesize + pagesize - 1] == 1 + i / 2;
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	munmap(p, size);
-	ksft_test_result(ok, "duplicates merge, unmerge and merge again with the pass on (%ld sharing)\n",
+	ksft_test_result(ok, "refresh on: duplicates merge, unmerge, merge again (%ld)\n",
 			 merging);
 }
 
@@ -350,34 +303,34 @@ static void test_knob(void)
 
 	ksft_print_msg("[RUN] %s\n", __func__);
 	for (i = 0; i < ARRAY_SIZE(good); i++) {
-		err = ksm_write_str(knob, good[i]);
-		if (err || ksm_read(knob) != good_val[i]) {
+		err = ksm_sysfs_write_str(knob, good[i]);
+		if (err || ksm_sysfs_read(knob) != good_val[i]) {
 			ksft_print_msg("writing \"%s\": %s, reads %ld\n",
-				       good[i], strerror(-err), ksm_read(knob));
+				       good[i], strerror(-err), ksm_sysfs_read(knob));
 			ok = false;
 		}
 	}
-	ksm_write(knob, 500);
+	ksm_sysfs_write(knob, 500);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		before = ksm_read(knob);
-		err = ksm_write_str(knob, bad[i]);
-		if (err != -EINVAL || ksm_read(knob) != before) {
+		before = ksm_sysfs_read(knob);
+		err = ksm_sysfs_write_str(knob, bad[i]);
+		if (err != -EINVAL || ksm_sysfs_read(knob) != before) {
 			ksft_print_msg("writing \"%s\": %s, reads %ld (was %ld)\n",
 				       bad[i], err ? strerror(-err) : "accepted",
-				       ksm_read(knob), before);
+				       ksm_sysfs_read(knob), before);
 			ok = false;
 		}
 	}
 	for (i = 0; i < ARRAY_SIZE(counters); i++) {
-		before = ksm_read(counters[i]);
-		if (before < 0 || !ksm_write_str(counters[i], "0")) {
+		before = ksm_sysfs_read(counters[i]);
+		if (before < 0 || !ksm_sysfs_write_str(counters[i], "0")) {
 			ksft_print_msg("%s: reads %ld, a write was not refused\n",
 				       counters[i], before);
 			ok = false;
 		}
 	}
-	ksm_write(knob, 0);
-	ksft_test_result(ok, "unstable_refresh_millisecs takes 0 or 100..3600000; counters are read-only\n");
+	ksm_sysfs_write(knob, 0);
+	ksft_test_result(ok, "refresh knob takes 0 or 100..3600000, counters read-only\n");
 }
 
 int main(void)
@@ -393,7 +346,7 @@ int main(void)
 	if (access(KSM_PATH "run", W_OK))
 		ksft_exit_skip("KSM is not available\n");
 	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		saved[i] = ksm_read(saved_knobs[i]);
+		saved[i] = ksm_sysfs_read(saved_knobs[i]);
 
 	test_knob();
 	test_drop_changed(false);
@@ -401,9 +354,9 @@ int main(void)
 	test_fair();
 	test_merge_with_refresh();
 
-	ksm_write("run", 2);
+	ksm_sysfs_write("run", 2);
 	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
 		if (saved[i] >= 0)
-			ksm_write(saved_knobs[i], saved[i]);
+			ksm_sysfs_write(saved_knobs[i], saved[i]);
 	ksft_finished();
 }

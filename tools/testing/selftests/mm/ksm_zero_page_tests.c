@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../kselftest.h"
+#include "vm_util.h"
 
 #define KSM_PATH "/sys/kernel/mm/ksm/"
 #define NR_PAGES 1024
@@ -47,95 +48,22 @@ static const char *const saved_knobs[] = {
 
 static long saved[ARRAY_SIZE(saved_knobs)];
 
-static long read_file_long(const char *path)
-{
-	char buf[64];
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return strtol(buf, NULL, 10);
-}
-
-static long ksm_read(const char *knob)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
-	return read_file_long(path);
-}
-
-/* Write @val as a string to a knob: 0 or -errno. */
-static int ksm_write_str(const char *knob, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), KSM_PATH "%s", knob);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
-static bool ksm_write(const char *knob, long val)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%ld", val);
-	if (ksm_write_str(knob, buf)) {
-		ksft_print_msg("writing %s to %s failed\n", buf, knob);
-		return false;
-	}
-	return true;
-}
-
-/* A field of /proc/<pid>/ksm_stat, or -1. */
-static long read_ksm_stat(pid_t pid, const char *field)
-{
-	char path[64], line[128];
-	size_t len = strlen(field);
-	long val = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, len) && line[len] == ' ')
-			val = strtol(line + len + 1, NULL, 10);
-	fclose(f);
-	return val;
-}
-
 static void save_knobs(void)
 {
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		saved[i] = ksm_read(saved_knobs[i]);
+		saved[i] = ksm_sysfs_read(saved_knobs[i]);
 }
 
 static void restore_knobs(void)
 {
 	unsigned int i;
 
-	ksm_write("run", 2);
+	ksm_sysfs_write("run", 2);
 	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
 		if (saved[i] >= 0)
-			ksm_write(saved_knobs[i], saved[i]);
+			ksm_sysfs_write(saved_knobs[i], saved[i]);
 }
 
 /*
@@ -241,10 +169,10 @@ static bool marker_wait(struct marker *m, int visits)
 
 	for (i = 0; i < 120 * 200; i++) {
 		if (visits == 1 &&
-		    read_ksm_stat(m->pid, "ksm_rmap_items") >= MARKER_PAGES)
+		    ksm_stat_read(m->pid, "ksm_rmap_items") >= MARKER_PAGES)
 			return true;
 		if (visits == 2 &&
-		    read_ksm_stat(m->pid, "ksm_merging_pages") >= MARKER_PAGES)
+		    ksm_stat_read(m->pid, "ksm_merging_pages") >= MARKER_PAGES)
 			return true;
 		usleep(5000);
 	}
@@ -259,9 +187,9 @@ static bool marker_wait(struct marker *m, int visits)
  */
 static bool register_and_start(char *area, size_t nr_pages, struct marker *m)
 {
-	if (!ksm_write("run", 0) ||
-	    !ksm_write("pages_to_scan", 4 * (nr_pages + MARKER_PAGES)) ||
-	    !ksm_write("sleep_millisecs", 1000))
+	if (!ksm_sysfs_write("run", 0) ||
+	    !ksm_sysfs_write("pages_to_scan", 4 * (nr_pages + MARKER_PAGES)) ||
+	    !ksm_sysfs_write("sleep_millisecs", 1000))
 		return false;
 	push_out_of_lru_batch();
 	if (madvise(area, nr_pages * pagesize, MADV_MERGEABLE)) {
@@ -272,7 +200,7 @@ static bool register_and_start(char *area, size_t nr_pages, struct marker *m)
 		ksft_print_msg("marker did not register\n");
 		return false;
 	}
-	return ksm_write("run", 1);
+	return ksm_sysfs_write("run", 1);
 }
 
 /*
@@ -285,11 +213,11 @@ static bool setup(int use_zero_pages, int min_age)
 	char buf[16];
 	int err;
 
-	if (!ksm_write("run", 2) ||
-	    !ksm_write("use_zero_pages", use_zero_pages))
+	if (!ksm_sysfs_write("run", 2) ||
+	    !ksm_sysfs_write("use_zero_pages", use_zero_pages))
 		return false;
 	snprintf(buf, sizeof(buf), "%d", min_age);
-	err = ksm_write_str("zero_pages_min_age", buf);
+	err = ksm_sysfs_write_str("zero_pages_min_age", buf);
 	if (err == -ENOENT)
 		ksft_print_msg("no zero_pages_min_age: testing the kernel as it is\n");
 	else if (err)
@@ -329,14 +257,14 @@ static void test_zero_merge_visits(int min_age)
 	if (!area || !setup(1, min_age))
 		goto fail;
 	memset(area, 0, size);
-	zero0 = ksm_read("ksm_zero_pages");
-	merged0 = ksm_read("zero_pages_merged");
+	zero0 = ksm_sysfs_read("ksm_zero_pages");
+	merged0 = ksm_sysfs_read("zero_pages_merged");
 	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
 		goto fail;
 
-	mine1 = read_ksm_stat(getpid(), "ksm_zero_pages");
-	zero1 = ksm_read("ksm_zero_pages") - zero0;
-	merged1 = ksm_read("zero_pages_merged") - merged0;
+	mine1 = ksm_stat_read(getpid(), "ksm_zero_pages");
+	zero1 = ksm_sysfs_read("ksm_zero_pages") - zero0;
+	merged1 = ksm_sysfs_read("zero_pages_merged") - merged0;
 	ksft_print_msg("one visit: own %ld, ksm_zero_pages +%ld, merged +%ld\n",
 		       mine1, zero1, merged1);
 	if (min_age == 0) {
@@ -346,20 +274,20 @@ static void test_zero_merge_visits(int min_age)
 		ok = mine1 == 0 && zero1 == 0 && merged1 == 0;
 		if (ok && !marker_wait(&m, 2))
 			goto fail;
-		mine2 = read_ksm_stat(getpid(), "ksm_zero_pages");
+		mine2 = ksm_stat_read(getpid(), "ksm_zero_pages");
 		ksft_print_msg("two visits: own %ld, merged +%ld\n", mine2,
-			       ksm_read("zero_pages_merged") - merged0);
+			       ksm_sysfs_read("zero_pages_merged") - merged0);
 		ok = ok && mine2 == NR_PAGES;
 	}
 	ok = ok && all_zero(area, size);
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	munmap(area, size);
 	ksft_test_result(ok, "zero_pages_min_age=%d: merged on visit %d\n",
 			 min_age, min_age + 1);
 	return;
 fail:
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	if (area)
 		munmap(area, size);
@@ -390,7 +318,7 @@ static void test_nonzero_byte(void)
 	if (!register_and_start(area, nr, &m) || !marker_wait(&m, 2))
 		goto fail;
 
-	ok = read_ksm_stat(getpid(), "ksm_zero_pages") == 0;
+	ok = ksm_stat_read(getpid(), "ksm_zero_pages") == 0;
 	for (i = 0; ok && i < nr; i++) {
 		size_t off = (i * 8 + i % 8) % pagesize;
 		char *page = area + i * pagesize;
@@ -399,13 +327,13 @@ static void test_nonzero_byte(void)
 		     all_zero(page, off) &&
 		     all_zero(page + off + 1, pagesize - off - 1);
 	}
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	munmap(area, size);
 	ksft_test_result(ok, "pages with one non-zero byte are not merged with the zero page\n");
 	return;
 fail:
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	if (area)
 		munmap(area, size);
@@ -433,11 +361,11 @@ static void test_write_after_merge(void)
 	memset(area, 0, size);
 	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
 		goto fail;
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 
-	mine1 = read_ksm_stat(getpid(), "ksm_zero_pages");
-	zero1 = ksm_read("ksm_zero_pages");
-	merged1 = ksm_read("zero_pages_merged");
+	mine1 = ksm_stat_read(getpid(), "ksm_zero_pages");
+	zero1 = ksm_sysfs_read("ksm_zero_pages");
+	merged1 = ksm_sysfs_read("zero_pages_merged");
 	if (mine1 != NR_PAGES) {
 		ksft_print_msg("only %ld of %d pages merged\n", mine1, NR_PAGES);
 		goto fail;
@@ -451,18 +379,18 @@ static void test_write_after_merge(void)
 	     all_zero(area + page * pagesize + off + 1,
 		      size - page * pagesize - off - 1);
 	ksft_print_msg("own %ld -> %ld, ksm_zero_pages %ld -> %ld, merged %ld -> %ld\n",
-		       mine1, read_ksm_stat(getpid(), "ksm_zero_pages"), zero1,
-		       ksm_read("ksm_zero_pages"), merged1,
-		       ksm_read("zero_pages_merged"));
-	ok = ok && read_ksm_stat(getpid(), "ksm_zero_pages") == mine1 - 1 &&
-	     ksm_read("ksm_zero_pages") == zero1 - 1 &&
-	     ksm_read("zero_pages_merged") == merged1;
+		       mine1, ksm_stat_read(getpid(), "ksm_zero_pages"), zero1,
+		       ksm_sysfs_read("ksm_zero_pages"), merged1,
+		       ksm_sysfs_read("zero_pages_merged"));
+	ok = ok && ksm_stat_read(getpid(), "ksm_zero_pages") == mine1 - 1 &&
+	     ksm_sysfs_read("ksm_zero_pages") == zero1 - 1 &&
+	     ksm_sysfs_read("zero_pages_merged") == merged1;
 	marker_stop(&m);
 	munmap(area, size);
 	ksft_test_result(ok, "a write to a merged page makes a private copy\n");
 	return;
 fail:
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	if (area)
 		munmap(area, size);
@@ -486,7 +414,7 @@ static void test_mlock(void)
 	if (!area || !setup(1, 0))
 		goto fail;
 	if (mlock(area, size)) {
-		ksm_write("run", 0);
+		ksm_sysfs_write("run", 0);
 		marker_stop(&m);
 		munmap(area, size);
 		ksft_test_result_skip("mlock: %s\n", strerror(errno));
@@ -495,14 +423,14 @@ static void test_mlock(void)
 	memset(area, 0, size);
 	if (!register_and_start(area, 256, &m) || !marker_wait(&m, 2))
 		goto fail;
-	ok = read_ksm_stat(getpid(), "ksm_zero_pages") == 0 && all_zero(area, size);
-	ksm_write("run", 0);
+	ok = ksm_stat_read(getpid(), "ksm_zero_pages") == 0 && all_zero(area, size);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	munmap(area, size);
 	ksft_test_result(ok, "mlocked zero-filled pages are not mapped to the zero page\n");
 	return;
 fail:
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	marker_stop(&m);
 	if (area)
 		munmap(area, size);
@@ -573,18 +501,18 @@ static void test_writer_race(void)
 	memset(w.area, 0, size);
 	memset(w.shadow, 0, size);
 	if (madvise(w.area, size, MADV_MERGEABLE) ||
-	    !ksm_write("pages_to_scan", 10000) ||
-	    !ksm_write("sleep_millisecs", 0))
+	    !ksm_sysfs_write("pages_to_scan", 10000) ||
+	    !ksm_sysfs_write("sleep_millisecs", 0))
 		goto fail;
-	merged0 = ksm_read("zero_pages_merged");
-	if (!ksm_write("run", 1) ||
+	merged0 = ksm_sysfs_read("zero_pages_merged");
+	if (!ksm_sysfs_write("run", 1) ||
 	    pthread_create(&thread, NULL, writer_thread, &w))
 		goto fail;
 	sleep(5);
 	__atomic_store_n(&w.stop, true, __ATOMIC_RELAXED);
 	pthread_join(thread, NULL);
-	ksm_write("run", 0);
-	merged = ksm_read("zero_pages_merged") - merged0;
+	ksm_sysfs_write("run", 0);
+	merged = ksm_sysfs_read("zero_pages_merged") - merged0;
 
 	ok = !w.bad && !memcmp(w.area, w.shadow, size);
 	ksft_print_msg("%lu writes, %lu bad reads, %ld pages merged meanwhile\n",
@@ -596,7 +524,7 @@ static void test_writer_race(void)
 	ksft_test_result(ok, "a writer racing with ksmd reads back only what it wrote\n");
 	return;
 fail:
-	ksm_write("run", 0);
+	ksm_sysfs_write("run", 0);
 	if (w.area)
 		munmap(w.area, size);
 	free(w.shadow);
@@ -618,25 +546,25 @@ static void test_min_age_knob(void)
 
 	ksft_print_msg("[RUN] %s\n", __func__);
 	for (i = 0; i < ARRAY_SIZE(good); i++) {
-		err = ksm_write_str("zero_pages_min_age", good[i]);
-		if (err || ksm_read("zero_pages_min_age") != good_val[i]) {
+		err = ksm_sysfs_write_str("zero_pages_min_age", good[i]);
+		if (err || ksm_sysfs_read("zero_pages_min_age") != good_val[i]) {
 			ksft_print_msg("writing \"%s\": %s, reads %ld\n", good[i],
-				       strerror(-err), ksm_read("zero_pages_min_age"));
+				       strerror(-err), ksm_sysfs_read("zero_pages_min_age"));
 			ok = false;
 		}
 	}
-	ksm_write("zero_pages_min_age", 3);
+	ksm_sysfs_write("zero_pages_min_age", 3);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		before = ksm_read("zero_pages_min_age");
-		err = ksm_write_str("zero_pages_min_age", bad[i]);
-		if (err != -EINVAL || ksm_read("zero_pages_min_age") != before) {
+		before = ksm_sysfs_read("zero_pages_min_age");
+		err = ksm_sysfs_write_str("zero_pages_min_age", bad[i]);
+		if (err != -EINVAL || ksm_sysfs_read("zero_pages_min_age") != before) {
 			ksft_print_msg("writing \"%s\": %s, reads %ld (was %ld)\n",
 				       bad[i], err ? strerror(-err) : "accepted",
-				       ksm_read("zero_pages_min_age"), before);
+				       ksm_sysfs_read("zero_pages_min_age"), before);
 			ok = false;
 		}
 	}
-	ksm_write("zero_pages_min_age", 0);
+	ksm_sysfs_write("zero_pages_min_age", 0);
 	ksft_test_result(ok, "zero_pages_min_age takes 0..255, EINVAL otherwise\n");
 }
 
@@ -647,9 +575,9 @@ static void test_merged_read_only(void)
 	int err;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	before = ksm_read("zero_pages_merged");
-	err = ksm_write_str("zero_pages_merged", "0");
-	ksft_test_result(before >= 0 && err && ksm_read("zero_pages_merged") >= before,
+	before = ksm_sysfs_read("zero_pages_merged");
+	err = ksm_sysfs_write_str("zero_pages_merged", "0");
+	ksft_test_result(before >= 0 && err && ksm_sysfs_read("zero_pages_merged") >= before,
 			 "zero_pages_merged is readable and refuses writes\n");
 }
 
@@ -674,7 +602,7 @@ int main(void)
 	sched_setaffinity(0, sizeof(cpu0), &cpu0);
 
 	save_knobs();
-	ksm_write("smart_scan", 0);
+	ksm_sysfs_write("smart_scan", 0);
 
 	test_min_age_knob();
 	test_merged_read_only();

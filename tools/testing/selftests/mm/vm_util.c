@@ -461,3 +461,74 @@ bool softdirty_supported(void)
 	munmap(addr, pagesize);
 	return supported;
 }
+
+#define KSM_SYSFS_PATH "/sys/kernel/mm/ksm/"
+
+/* A /sys/kernel/mm/ksm file as a number, or -1 if it cannot be read. */
+long ksm_sysfs_read(const char *knob)
+{
+	char path[128], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), KSM_SYSFS_PATH "%s", knob);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+/* Write @val as it is to a /sys/kernel/mm/ksm file: 0 or -errno. */
+int ksm_sysfs_write_str(const char *knob, const char *val)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), KSM_SYSFS_PATH "%s", knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* Write a number to a /sys/kernel/mm/ksm file; say so if that fails. */
+bool ksm_sysfs_write(const char *knob, long val)
+{
+	char buf[32];
+	int err;
+
+	snprintf(buf, sizeof(buf), "%ld", val);
+	err = ksm_sysfs_write_str(knob, buf);
+	if (err)
+		ksft_print_msg("writing %s to %s: %s\n", buf, knob,
+			       strerror(-err));
+	return !err;
+}
+
+/* A field of /proc/<pid>/ksm_stat, or -1. */
+long ksm_stat_read(pid_t pid, const char *field)
+{
+	char path[64], line[128];
+	size_t len = strlen(field);
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ' ')
+			val = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}

@@ -55,6 +55,11 @@ int uffd_register_with_ioctls(int uffd, void *addr, uint64_t len,
 unsigned long get_free_hugepages(void);
 bool softdirty_supported(void);
 
+long ksm_sysfs_read(const char *knob);
+int ksm_sysfs_write_str(const char *knob, const char *val);
+bool ksm_sysfs_write(const char *knob, long val);
+long ksm_stat_read(pid_t pid, const char *field);
+
 /*
  * On ppc64 this will only work with radix 2M hugepage size
  */
