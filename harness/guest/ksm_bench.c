@@ -45,93 +45,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KSM "/sys/kernel/mm/ksm/"
+#include "ksm_guest.h"
+
 #define MIB (1UL << 20)
 
 static long page_size;
 static pid_t ksmd;
 
-static long read_long(const char *path)
-{
-	char buf[64];
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f))
-		v = strtol(buf, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-static long ksm_read(const char *knob)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), KSM "%s", knob);
-	return read_long(path);
-}
-
+/* Knobs a kernel does not have are left alone. */
 static void ksm_write(const char *knob, long val)
 {
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), KSM "%s", knob);
-	f = fopen(path, "w");
-	if (!f)
-		return;		/* a knob this kernel does not have */
-	fprintf(f, "%ld", val);
-	fclose(f);
+	ksm_try_write(knob, val);
 }
 
-static pid_t find_ksmd(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t pid = 0;
-
-	while (d && !pid && (e = readdir(d))) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "ksmd\n"))
-			pid = atoi(e->d_name);
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return pid;
-}
-
-/* ksmd's CPU time in seconds (schedstat: nanoseconds on the CPU). */
 static double ksmd_cpu(void)
 {
-	char path[64];
-	unsigned long long ns = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", ksmd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
-	fclose(f);
-	return ns / 1e9;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return task_cpu(ksmd);
 }
 
 static double cpu_now(void)

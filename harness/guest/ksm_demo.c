@@ -23,7 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KSM "/sys/kernel/mm/ksm/"
+#include "ksm_guest.h"
+
 #define MIB (1UL << 20)
 #define DUP_PATTERNS 16
 
@@ -38,117 +39,10 @@ static void die(const char *what)
 	exit(1);
 }
 
-static long read_long(const char *path)
-{
-	char buf[64];
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f))
-		v = strtol(buf, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-static long ksm_read(const char *knob)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), KSM "%s", knob);
-	return read_long(path);
-}
-
 static void ksm_write(const char *knob, long val)
 {
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), KSM "%s", knob);
-	f = fopen(path, "w");
-	if (!f || fprintf(f, "%ld", val) < 0 || fclose(f))
-		die(path);
-}
-
-/* Value of "key value" in /proc/<pid>/ksm_stat, or -1. */
-static long ksm_stat(pid_t pid, const char *key)
-{
-	char path[64], line[128];
-	size_t len = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, len) && line[len] == ' ')
-			v = strtol(line + len + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-static pid_t find_ksmd(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t pid = 0;
-
-	if (!d)
-		die("/proc");
-	while (!pid && (e = readdir(d))) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "ksmd\n"))
-			pid = atoi(e->d_name);
-		fclose(f);
-	}
-	closedir(d);
-	return pid;
-}
-
-/* CPU time of a task in seconds, from schedstat (ns) or stat (ticks). */
-static double task_cpu(pid_t pid)
-{
-	char path[64];
-	unsigned long long ns, ut, st;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
-	f = fopen(path, "r");
-	if (f) {
-		int n = fscanf(f, "%llu", &ns);
-
-		fclose(f);
-		if (n == 1)
-			return ns / 1e9;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-		   &ut, &st) != 2)
-		ut = st = 0;
-	fclose(f);
-	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	if (!ksm_try_write(knob, val))
+		die(knob);
 }
 
 /* Child: map and fill one kind of memory, register it, wait to be killed. */
