@@ -335,8 +335,6 @@ static void test_knob(void)
 
 int main(void)
 {
-	unsigned int i;
-
 	ksft_print_header();
 	ksft_set_plan(5);
 	pagesize = getpagesize();
@@ -345,8 +343,7 @@ int main(void)
 		ksft_exit_skip("needs root to drive /sys/kernel/mm/ksm\n");
 	if (access(KSM_PATH "run", W_OK))
 		ksft_exit_skip("KSM is not available\n");
-	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		saved[i] = ksm_sysfs_read(saved_knobs[i]);
+	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 
 	test_knob();
 	test_drop_changed(false);
@@ -354,9 +351,6 @@ int main(void)
 	test_fair();
 	test_merge_with_refresh();
 
-	ksm_sysfs_write("run", 2);
-	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		if (saved[i] >= 0)
-			ksm_sysfs_write(saved_knobs[i], saved[i]);
+	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksft_finished();
 }

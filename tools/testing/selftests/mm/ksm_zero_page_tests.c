@@ -48,24 +48,6 @@ static const char *const saved_knobs[] = {
 
 static long saved[ARRAY_SIZE(saved_knobs)];
 
-static void save_knobs(void)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		saved[i] = ksm_sysfs_read(saved_knobs[i]);
-}
-
-static void restore_knobs(void)
-{
-	unsigned int i;
-
-	ksm_sysfs_write("run", 2);
-	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		if (saved[i] >= 0)
-			ksm_sysfs_write(saved_knobs[i], saved[i]);
-}
-
 /*
  * Fresh anonymous pages sit in a per-CPU LRU batch, holding a reference
  * that keeps KSM from merging them until ksmd drains the batches at the
@@ -113,6 +95,7 @@ static bool marker_start(struct marker *m)
 	int cmd[2], ack[2];
 	char c;
 
+	m->pid = 0;
 	if (pipe(cmd) || pipe(ack))
 		return false;
 	m->pid = fork();
@@ -226,6 +209,42 @@ static bool setup(int use_zero_pages, int min_age)
 	return !err || err == -ENOENT;
 }
 
+/* An area under test and its marker (see the comment at the top). */
+struct visit_case {
+	struct marker m;
+	char *area;
+	size_t nr_pages;
+};
+
+/* Start the marker, map @nr_pages, set the zero-page knobs. */
+static bool case_begin(struct visit_case *c, size_t nr_pages, int min_age)
+{
+	c->area = NULL;
+	c->nr_pages = nr_pages;
+	if (!marker_start(&c->m)) {
+		ksft_print_msg("could not start the marker\n");
+		return false;
+	}
+	c->area = map_area(nr_pages);
+	return c->area && setup(1, min_age);
+}
+
+/* Register the area and the marker, and start ksmd (register_and_start). */
+static bool case_start(struct visit_case *c)
+{
+	return register_and_start(c->area, c->nr_pages, &c->m);
+}
+
+/* Stop ksmd and the marker, unmap the area. */
+static void case_end(struct visit_case *c)
+{
+	ksm_sysfs_write("run", 0);
+	if (c->m.pid > 0)
+		marker_stop(&c->m);
+	if (c->area)
+		munmap(c->area, c->nr_pages * pagesize);
+}
+
 static bool all_zero(const char *p, size_t size)
 {
 	size_t i;
@@ -244,22 +263,16 @@ static void test_zero_merge_visits(int min_age)
 {
 	const size_t size = NR_PAGES * pagesize;
 	long zero0, merged0, zero1, merged1, mine1, mine2;
-	struct marker m;
-	char *area;
+	struct visit_case c;
 	bool ok;
 
 	ksft_print_msg("[RUN] %s zero_pages_min_age=%d\n", __func__, min_age);
-	if (!marker_start(&m)) {
-		ksft_test_result_fail("could not start the marker\n");
-		return;
-	}
-	area = map_area(NR_PAGES);
-	if (!area || !setup(1, min_age))
+	if (!case_begin(&c, NR_PAGES, min_age))
 		goto fail;
-	memset(area, 0, size);
+	memset(c.area, 0, size);
 	zero0 = ksm_sysfs_read("ksm_zero_pages");
 	merged0 = ksm_sysfs_read("zero_pages_merged");
-	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
+	if (!case_start(&c) || !marker_wait(&c.m, 1))
 		goto fail;
 
 	mine1 = ksm_stat_read(getpid(), "ksm_zero_pages");
@@ -272,25 +285,20 @@ static void test_zero_merge_visits(int min_age)
 		     merged1 == NR_PAGES;
 	} else {
 		ok = mine1 == 0 && zero1 == 0 && merged1 == 0;
-		if (ok && !marker_wait(&m, 2))
+		if (ok && !marker_wait(&c.m, 2))
 			goto fail;
 		mine2 = ksm_stat_read(getpid(), "ksm_zero_pages");
 		ksft_print_msg("two visits: own %ld, merged +%ld\n", mine2,
 			       ksm_sysfs_read("zero_pages_merged") - merged0);
 		ok = ok && mine2 == NR_PAGES;
 	}
-	ok = ok && all_zero(area, size);
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	munmap(area, size);
+	ok = ok && all_zero(c.area, size);
+	case_end(&c);
 	ksft_test_result(ok, "zero_pages_min_age=%d: merged on visit %d\n",
 			 min_age, min_age + 1);
 	return;
 fail:
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	if (area)
-		munmap(area, size);
+	case_end(&c);
 	ksft_test_result_fail("zero_pages_min_age=%d: setup failed\n", min_age);
 }
 
@@ -298,45 +306,34 @@ fail:
 static void test_nonzero_byte(void)
 {
 	const size_t nr = 512, size = nr * pagesize;
-	struct marker m;
-	char *area;
+	struct visit_case c;
 	size_t i;
 	bool ok;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	if (!marker_start(&m)) {
-		ksft_test_result_fail("could not start the marker\n");
-		return;
-	}
-	area = map_area(nr);
-	if (!area || !setup(1, 0))
+	if (!case_begin(&c, nr, 0))
 		goto fail;
 	/* Page i has one byte set at offset i * 8 + i % 8: 0 ... 4095. */
-	memset(area, 0, size);
+	memset(c.area, 0, size);
 	for (i = 0; i < nr; i++)
-		area[i * pagesize + (i * 8 + i % 8) % pagesize] = 1 + i % 255;
-	if (!register_and_start(area, nr, &m) || !marker_wait(&m, 2))
+		c.area[i * pagesize + (i * 8 + i % 8) % pagesize] = 1 + i % 255;
+	if (!case_start(&c) || !marker_wait(&c.m, 2))
 		goto fail;
 
 	ok = ksm_stat_read(getpid(), "ksm_zero_pages") == 0;
 	for (i = 0; ok && i < nr; i++) {
 		size_t off = (i * 8 + i % 8) % pagesize;
-		char *page = area + i * pagesize;
+		char *page = c.area + i * pagesize;
 
 		ok = page[off] == (char)(1 + i % 255) &&
 		     all_zero(page, off) &&
 		     all_zero(page + off + 1, pagesize - off - 1);
 	}
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	munmap(area, size);
+	case_end(&c);
 	ksft_test_result(ok, "pages with one non-zero byte are not merged with the zero page\n");
 	return;
 fail:
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	if (area)
-		munmap(area, size);
+	case_end(&c);
 	ksft_test_result_fail("non-zero byte: setup failed\n");
 }
 
@@ -345,21 +342,17 @@ static void test_write_after_merge(void)
 {
 	const size_t size = NR_PAGES * pagesize;
 	long zero1, mine1, merged1;
+	struct visit_case c;
 	size_t page, off;
-	struct marker m;
 	char *area;
 	bool ok;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	if (!marker_start(&m)) {
-		ksft_test_result_fail("could not start the marker\n");
-		return;
-	}
-	area = map_area(NR_PAGES);
-	if (!area || !setup(1, 0))
+	if (!case_begin(&c, NR_PAGES, 0))
 		goto fail;
+	area = c.area;
 	memset(area, 0, size);
-	if (!register_and_start(area, NR_PAGES, &m) || !marker_wait(&m, 1))
+	if (!case_start(&c) || !marker_wait(&c.m, 1))
 		goto fail;
 	ksm_sysfs_write("run", 0);
 
@@ -385,15 +378,11 @@ static void test_write_after_merge(void)
 	ok = ok && ksm_stat_read(getpid(), "ksm_zero_pages") == mine1 - 1 &&
 	     ksm_sysfs_read("ksm_zero_pages") == zero1 - 1 &&
 	     ksm_sysfs_read("zero_pages_merged") == merged1;
-	marker_stop(&m);
-	munmap(area, size);
+	case_end(&c);
 	ksft_test_result(ok, "a write to a merged page makes a private copy\n");
 	return;
 fail:
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	if (area)
-		munmap(area, size);
+	case_end(&c);
 	ksft_test_result_fail("write after merge: setup failed\n");
 }
 
@@ -401,39 +390,28 @@ fail:
 static void test_mlock(void)
 {
 	const size_t size = 256 * pagesize;
-	struct marker m;
-	char *area;
+	struct visit_case c;
 	bool ok;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	if (!marker_start(&m)) {
-		ksft_test_result_fail("could not start the marker\n");
+	if (!case_begin(&c, 256, 0))
+		goto fail;
+	if (mlock(c.area, size)) {
+		ksft_print_msg("mlock: %s\n", strerror(errno));
+		case_end(&c);
+		ksft_test_result_skip("mlock failed\n");
 		return;
 	}
-	area = map_area(256);
-	if (!area || !setup(1, 0))
+	memset(c.area, 0, size);
+	if (!case_start(&c) || !marker_wait(&c.m, 2))
 		goto fail;
-	if (mlock(area, size)) {
-		ksm_sysfs_write("run", 0);
-		marker_stop(&m);
-		munmap(area, size);
-		ksft_test_result_skip("mlock: %s\n", strerror(errno));
-		return;
-	}
-	memset(area, 0, size);
-	if (!register_and_start(area, 256, &m) || !marker_wait(&m, 2))
-		goto fail;
-	ok = ksm_stat_read(getpid(), "ksm_zero_pages") == 0 && all_zero(area, size);
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	munmap(area, size);
+	ok = ksm_stat_read(getpid(), "ksm_zero_pages") == 0 &&
+	     all_zero(c.area, size);
+	case_end(&c);
 	ksft_test_result(ok, "mlocked zero-filled pages are not mapped to the zero page\n");
 	return;
 fail:
-	ksm_sysfs_write("run", 0);
-	marker_stop(&m);
-	if (area)
-		munmap(area, size);
+	case_end(&c);
 	ksft_test_result_fail("mlock: setup failed\n");
 }
 
@@ -601,7 +579,7 @@ int main(void)
 	CPU_SET(0, &cpu0);
 	sched_setaffinity(0, sizeof(cpu0), &cpu0);
 
-	save_knobs();
+	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksm_sysfs_write("smart_scan", 0);
 
 	test_min_age_knob();
@@ -613,6 +591,6 @@ int main(void)
 	test_mlock();
 	test_writer_race();
 
-	restore_knobs();
+	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksft_finished();
 }

@@ -532,3 +532,24 @@ long ksm_stat_read(pid_t pid, const char *field)
 	fclose(f);
 	return val;
 }
+
+/* Read @n /sys/kernel/mm/ksm files into @vals (-1: not on this kernel). */
+void ksm_sysfs_save(const char *const knobs[], long vals[], unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		vals[i] = ksm_sysfs_read(knobs[i]);
+}
+
+/* Unmerge what a test merged, then write back what ksm_sysfs_save() read. */
+void ksm_sysfs_restore(const char *const knobs[], const long vals[],
+		       unsigned int n)
+{
+	unsigned int i;
+
+	ksm_sysfs_write("run", 2);
+	for (i = 0; i < n; i++)
+		if (vals[i] >= 0)
+			ksm_sysfs_write(knobs[i], vals[i]);
+}

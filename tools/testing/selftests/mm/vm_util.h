@@ -59,6 +59,9 @@ long ksm_sysfs_read(const char *knob);
 int ksm_sysfs_write_str(const char *knob, const char *val);
 bool ksm_sysfs_write(const char *knob, long val);
 long ksm_stat_read(pid_t pid, const char *field);
+void ksm_sysfs_save(const char *const knobs[], long vals[], unsigned int n);
+void ksm_sysfs_restore(const char *const knobs[], const long vals[],
+		       unsigned int n);
 
 /*
  * On ppc64 this will only work with radix 2M hugepage size
