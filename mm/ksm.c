@@ -3235,7 +3235,7 @@ static void refresh_unstable_tree(void)
 {
 	unsigned int period_ms = READ_ONCE(ksm_unstable_refresh_millisecs);
 	unsigned long size = ksm_pages_unshared, checked = 0, dropped = 0;
-	u64 now = ktime_get_ns(), period_us, elapsed_us, budget;
+	u64 now, period_us, elapsed_us, budget;
 	struct ksm_rmap_item *rmap_item;
 
 	if (!period_ms) {
@@ -3243,6 +3243,7 @@ static void refresh_unstable_tree(void)
 		refresh.credit = 0;
 		return;
 	}
+	now = ktime_get_ns();
 	period_us = (u64)period_ms * USEC_PER_MSEC;
 	elapsed_us = period_us;
 	if (refresh.last_ns)
