@@ -19,6 +19,8 @@
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <pthread.h>
 #include <linux/userfaultfd.h>
 
 #include "../kselftest.h"
@@ -430,6 +432,252 @@ close_uffd:
 unmap:
 	munmap(map, size);
 }
+
+/* A thread that writes one byte and then says so through a pipe. */
+struct uffd_wp_write {
+	char *addr;
+	char val;
+	int done_fd;
+};
+
+static void *uffd_wp_writer(void *arg)
+{
+	struct uffd_wp_write *w = arg;
+
+	__atomic_store_n(w->addr, w->val, __ATOMIC_RELAXED);
+	if (write(w->done_fd, "", 1) != 1)
+		ksft_print_msg("writer: write() to the pipe failed\n");
+	return NULL;
+}
+
+/*
+ * Write to @addr from a second thread and wait for the userfaultfd monitor
+ * to see the write fault: 1 if a write-protect fault on the page of @addr
+ * was reported (and resolved), 0 if the write went through unreported,
+ * -1 on any other error.
+ */
+static int uffd_wp_write_reported(int uffd, char *addr, char val)
+{
+	struct uffdio_writeprotect wp;
+	int done[2], reported = -1;
+	struct uffd_wp_write w;
+	struct pollfd pfd[2];
+	struct uffd_msg msg;
+	pthread_t thread;
+	char c;
+
+	if (pipe(done))
+		return -1;
+	w.addr = addr;
+	w.val = val;
+	w.done_fd = done[1];
+	if (pthread_create(&thread, NULL, uffd_wp_writer, &w)) {
+		close(done[0]);
+		close(done[1]);
+		return -1;
+	}
+
+	pfd[0].fd = uffd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = done[0];
+	pfd[1].events = POLLIN;
+	if (poll(pfd, 2, 5000) <= 0) {
+		ksft_print_msg("neither a fault nor the write in 5 s\n");
+		goto out_unprotect;
+	}
+	if (!(pfd[0].revents & POLLIN)) {
+		/* The write completed and the monitor saw nothing. */
+		reported = 0;
+		goto out_unprotect;
+	}
+	if (read(uffd, &msg, sizeof(msg)) != sizeof(msg)) {
+		ksft_print_msg("reading the uffd message failed\n");
+		goto out_unprotect;
+	}
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    (msg.arg.pagefault.address & ~(pagesize - 1)) !=
+	    ((unsigned long)addr & ~(pagesize - 1))) {
+		ksft_print_msg("unexpected event %u, flags 0x%llx at 0x%llx\n",
+			       msg.event, (unsigned long long)msg.arg.pagefault.flags,
+			       (unsigned long long)msg.arg.pagefault.address);
+		goto out_unprotect;
+	}
+	reported = 1;
+
+out_unprotect:
+	/* Resolve the fault (if any) so that the writer finishes. */
+	wp.range.start = (unsigned long)addr & ~(pagesize - 1);
+	wp.range.len = pagesize;
+	wp.mode = 0;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+		ksft_print_msg("UFFDIO_WRITEPROTECT (unprotect) failed\n");
+		reported = -1;
+	}
+	if (read(done[0], &c, 1) != 1)
+		reported = -1;
+	pthread_join(thread, NULL);
+	close(done[0]);
+	close(done[1]);
+	return reported;
+}
+
+/*
+ * Pages write-protected with uffd-wp and then merged by KSM must stay
+ * write-protected: replace_page() must carry the uffd-wp bit of the old
+ * PTE over to the PTE of the KSM page (or of the zero page), or a write to
+ * the merged page is no longer reported to the monitor.
+ */
+static void __test_merge_uffd_wp(bool zero)
+{
+	const unsigned int nr_pages = 8;
+	const char val = zero ? 0 : 0xcf;
+	struct uffdio_writeprotect uffd_writeprotect;
+	unsigned long size = nr_pages * pagesize;
+	int uffd, missed = 0, reported, merged, i;
+	struct uffdio_api uffdio_api;
+	char saved_zero_pages = 0;
+	char *map;
+
+	if (zero) {
+		if (proc_self_ksm_stat_fd < 0) {
+			ksft_test_result_skip("open(\"/proc/self/ksm_stat\") failed\n");
+			return;
+		}
+		if (ksm_use_zero_pages_fd < 0 ||
+		    pread(ksm_use_zero_pages_fd, &saved_zero_pages, 1, 0) != 1) {
+			ksft_test_result_skip("reading use_zero_pages failed\n");
+			return;
+		}
+		if (pwrite(ksm_use_zero_pages_fd, "1", 1, 0) != 1) {
+			ksft_test_result_skip("writing use_zero_pages failed\n");
+			return;
+		}
+	}
+
+	/* See if UFFD and UFFD-WP are around. */
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0) {
+		ksft_test_result_skip("__NR_userfaultfd failed\n");
+		goto restore;
+	}
+	uffdio_api.api = UFFD_API;
+	uffdio_api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	if (ioctl(uffd, UFFDIO_API, &uffdio_api) < 0) {
+		ksft_test_result_fail("UFFDIO_API failed\n");
+		goto close_uffd;
+	}
+	if (!(uffdio_api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		ksft_test_result_skip("UFFD_FEATURE_PAGEFAULT_FLAG_WP not available\n");
+		goto close_uffd;
+	}
+
+	/* Stabilize accounting by disabling KSM completely. */
+	if (ksm_unmerge()) {
+		ksft_test_result_fail("Disabling (unmerging) KSM failed\n");
+		goto close_uffd;
+	}
+
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANON, -1, 0);
+	if (map == MAP_FAILED) {
+		ksft_test_result_fail("mmap() failed\n");
+		goto close_uffd;
+	}
+	if (madvise(map, size, MADV_NOHUGEPAGE) && errno != EINVAL) {
+		ksft_test_result_fail("MADV_NOHUGEPAGE failed\n");
+		goto unmap;
+	}
+	/* Identical pages, all populated (also when zero-filled). */
+	memset(map, val, size);
+
+	/* Write-protect the range using UFFD-WP before KSM merges it. */
+	if (uffd_register(uffd, map, size, false, true, false)) {
+		ksft_test_result_fail("UFFDIO_REGISTER_MODE_WP failed\n");
+		goto unmap;
+	}
+	uffd_writeprotect.range.start = (unsigned long)map;
+	uffd_writeprotect.range.len = size;
+	uffd_writeprotect.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &uffd_writeprotect)) {
+		ksft_test_result_fail("UFFDIO_WRITEPROTECT failed\n");
+		goto unmap;
+	}
+
+	if (madvise(map, size, MADV_MERGEABLE)) {
+		ksft_test_result_fail("MADV_MERGEABLE failed\n");
+		goto unmap;
+	}
+	/*
+	 * Zero-filled pages are mapped to the zero page or, where the kernel
+	 * keeps uffd-wp ranges away from the zero page, to a KSM page.
+	 */
+	for (i = 0; i < 3; i++) {
+		if (ksm_merge()) {
+			ksft_test_result_fail("Running KSM failed\n");
+			goto unmap;
+		}
+		merged = get_my_merging_pages();
+		if (zero)
+			merged += get_my_ksm_zero_pages();
+		if (merged >= nr_pages)
+			break;
+	}
+	ksft_print_msg("%d of %u pages merged (%ld KSM, %ld zero page)\n",
+		       merged, nr_pages, get_my_merging_pages(),
+		       zero ? get_my_ksm_zero_pages() : 0);
+	if (merged < nr_pages) {
+		ksft_test_result_fail("Not all pages got merged\n");
+		goto unmap;
+	}
+
+	/* Every write to a merged page must be reported to the monitor. */
+	for (i = 0; i < nr_pages; i++) {
+		reported = uffd_wp_write_reported(uffd, map + i * pagesize + 7,
+						  0x5a + i);
+		if (reported < 0) {
+			ksft_test_result_fail("Writing page %d failed\n", i);
+			goto unmap;
+		}
+		missed += !reported;
+	}
+	if (missed)
+		ksft_print_msg("%d of %u writes were not reported\n", missed,
+			       nr_pages);
+
+	for (i = 0; i < size; i++) {
+		char expected = i % pagesize == 7 ? 0x5a + i / pagesize : val;
+
+		if (map[i] != expected) {
+			ksft_print_msg("byte %d reads 0x%x, not 0x%x\n", i,
+				       (unsigned char)map[i],
+				       (unsigned char)expected);
+			missed = -1;
+			break;
+		}
+	}
+	ksft_test_result(!missed, "uffd-wp survives KSM merging (%s pages)\n",
+			 zero ? "zero-filled" : "identical");
+unmap:
+	munmap(map, size);
+close_uffd:
+	close(uffd);
+restore:
+	if (zero && pwrite(ksm_use_zero_pages_fd, &saved_zero_pages, 1, 0) != 1)
+		ksft_print_msg("restoring use_zero_pages failed\n");
+}
+
+static void test_merge_uffd_wp(void)
+{
+	ksft_print_msg("[RUN] %s\n", __func__);
+	__test_merge_uffd_wp(false);
+}
+
+static void test_merge_uffd_wp_zero_pages(void)
+{
+	ksft_print_msg("[RUN] %s\n", __func__);
+	__test_merge_uffd_wp(true);
+}
 #endif
 
 /* Verify that KSM can be enabled / queried with prctl. */
@@ -571,7 +819,7 @@ static void test_prctl_fork_exec(void)
 		return;
 	} else if (child_pid == 0) {
 		char *prg_name = "./ksm_functional_tests";
-		char *argv_for_program[] = { prg_name, FORK_EXEC_CHILD_PRG_NAME };
+		char *const argv_for_program[] = { prg_name, FORK_EXEC_CHILD_PRG_NAME, NULL };
 
 		execv(prg_name, argv_for_program);
 		return;
@@ -687,7 +935,7 @@ int main(int argc, char **argv)
 	}
 
 #ifdef __NR_userfaultfd
-	tests++;
+	tests += 3;
 #endif
 
 	ksft_print_header();
@@ -702,6 +950,8 @@ int main(int argc, char **argv)
 	test_unmerge_discarded();
 #ifdef __NR_userfaultfd
 	test_unmerge_uffd_wp();
+	test_merge_uffd_wp();
+	test_merge_uffd_wp_zero_pages();
 #endif
 
 	test_prot_none();
