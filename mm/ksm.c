@@ -1301,9 +1301,15 @@ mm_exiting:
 
 error:
 	mmap_read_unlock(mm);
-	spin_lock(&ksm_mmlist_lock);
-	ksm_scan.mm_slot = &ksm_mm_head;
-	spin_unlock(&ksm_mmlist_lock);
+	/*
+	 * The rmap_items of this mm and of those after it are still in the
+	 * trees of the current scan, while those before it are gone: resume
+	 * the scan at this mm. Restarting it would reset the unstable trees
+	 * under items of the current seqnr, and remove_rmap_item_from_tree()
+	 * would then rb_erase() them from trees that do not hold them.
+	 */
+	ksm_scan.address = 0;
+	ksm_scan.rmap_list = &mm_slot->rmap_list;
 	return err;
 }
 #endif /* CONFIG_SYSFS */

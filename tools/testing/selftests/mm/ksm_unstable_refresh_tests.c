@@ -13,12 +13,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +286,252 @@ static void test_merge_with_refresh(void)
 			 merging);
 }
 
+#define INTR_PAGES (18 * 256)	/* 18 MiB of 4 KiB pages, of which ... */
+#define INTR_DUP_EVERY 9	/* ... every 9th is a duplicate ... */
+#define INTR_DUP (INTR_PAGES / INTR_DUP_EVERY)
+#define INTR_UNIQUE (INTR_PAGES - INTR_DUP)
+#define INTR_PATTERNS 16	/* ... of one of 16 pages */
+#define INTR_ROUNDS 3
+
+/* Child: write 2 to run, after telling the parent it is about to. */
+static void unmerge_child(int ready)
+{
+	int fd = open(KSM_PATH "run", O_WRONLY);
+
+	if (fd < 0 || write(ready, "", 1) != 1)
+		_exit(1);
+	_exit(write(fd, "2", 1) == 1 ? 0 : 2);
+}
+
+/*
+ * Start a child that writes 2 to run; SIGKILL it @delay_us after it
+ * started the write (never, if @delay_us is negative). Returns its wait
+ * status, or -1; *@secs is how long it took.
+ */
+static int unmerge_and_kill(long delay_us, double *secs)
+{
+	int ready[2], status;
+	double t0;
+	pid_t pid;
+	char c;
+
+	if (pipe(ready))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid)
+		unmerge_child(ready[1]);
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1) {
+		close(ready[0]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	close(ready[0]);
+	t0 = now();
+	if (delay_us >= 0) {
+		usleep(delay_us);
+		kill(pid, SIGKILL);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	*secs = now() - t0;
+	return status;
+}
+
+/* Unique pages, and every INTR_DUP_EVERY-th page a duplicate. */
+static void fill_intr(char *p, uint64_t seed)
+{
+	size_t i;
+
+	fill_unique(p, INTR_PAGES * pagesize, seed);
+	for (i = INTR_DUP_EVERY - 1; i < INTR_PAGES; i += INTR_DUP_EVERY)
+		memset(p + i * pagesize, 1 + i / INTR_DUP_EVERY % INTR_PATTERNS,
+		       pagesize);
+}
+
+/* How many duplicates map the same page as another duplicate. */
+static long count_shared(int pagemap_fd, char *p)
+{
+	static unsigned long pfn[INTR_DUP];
+	long shared = 0;
+	size_t i, j;
+
+	for (i = 0; i < INTR_DUP; i++)
+		pfn[i] = pagemap_get_pfn(pagemap_fd,
+					 p + (i * INTR_DUP_EVERY + INTR_DUP_EVERY - 1) * pagesize);
+	for (i = 0; i < INTR_DUP; i++)
+		for (j = i % INTR_PATTERNS; j < INTR_DUP; j += INTR_PATTERNS)
+			if (j != i && pfn[j] == pfn[i] && pfn[i] != -1ul) {
+				shared++;
+				break;
+			}
+	return shared;
+}
+
+/* Merged and in the trees: duplicates shared, unique pages unstable. */
+static bool wait_trees_built(void)
+{
+	return wait_for("full_scans", ksm_sysfs_read("full_scans") + 2, 300) &&
+	       wait_for("pages_sharing", INTR_DUP - INTR_PATTERNS - INTR_DUP / 64,
+			300) &&
+	       wait_for("pages_unshared", INTR_UNIQUE - INTR_UNIQUE / 64, 300);
+}
+
+/*
+ * run=2 interrupted by a signal leaves part of the rmap_items and of the
+ * unstable tree behind, and ksmd picks up from there after run=1. With the
+ * refresh pass on, its cursor must not be left on an item that the
+ * interrupted unmerge freed (KASAN in the test kernel watches), and ksmd
+ * must go on merging and counting right.
+ */
+static void test_interrupted_unmerge(void)
+{
+	const size_t size = INTR_PAGES * pagesize;
+	uint64_t seed = 0x2545f4914f6cdd1dULL ^ time(NULL);
+	double secs, t0 = now();
+	long delay_us, full_us, scans, refreshed, unshared, sharing;
+	long shared0, shared;
+	int status, tries = 0, interrupted = 0, partial = 0;
+	int pagemap_fd = -1;
+	bool ok = false;
+	char *p, *q = NULL;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (ksm_sysfs_read("unstable_refresh_millisecs") < 0) {
+		ksft_test_result_skip("no unstable_refresh_millisecs\n");
+		return;
+	}
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("use_zero_pages", 0) ||
+	    !ksm_sysfs_write("smart_scan", 0) ||
+	    !ksm_sysfs_write("unstable_refresh_millisecs", 100) ||
+	    !ksm_sysfs_write("pages_to_scan", 4000) ||
+	    !ksm_sysfs_write("sleep_millisecs", 20)) {
+		ksft_test_result_fail("interrupted unmerge: setup failed\n");
+		return;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		ksft_test_result_fail("interrupted unmerge: mmap: %s\n",
+				      strerror(errno));
+		return;
+	}
+	q = malloc(size);
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	if (!q || pagemap_fd < 0)
+		goto out;
+	madvise(p, size, MADV_NOHUGEPAGE);
+	/* The children that write to run do not need a copy of the area. */
+	madvise(p, size, MADV_DONTFORK);
+	fill_intr(p, seed);
+	if (madvise(p, size, MADV_MERGEABLE) || !ksm_sysfs_write("run", 1) ||
+	    !wait_trees_built()) {
+		ksft_print_msg("the trees were not built\n");
+		goto out;
+	}
+
+	/*
+	 * How long does an uninterrupted run=2 take? ksmd is stopped first,
+	 * between two batches: the write to run would otherwise wait for the
+	 * batch in progress, and a signal in that time stops the unmerge
+	 * before it starts.
+	 */
+	if (!ksm_sysfs_write("run", 0))
+		goto out;
+	status = unmerge_and_kill(-1, &secs);
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		ksft_print_msg("run=2 failed: status 0x%x\n", status);
+		goto out;
+	}
+	ksft_print_msg("run=2 took %.1f ms\n", secs * 1000);
+	full_us = secs * 1e6;
+	delay_us = full_us / 8;
+
+	/* Kill it at a fraction of that, until it was interrupted. */
+	ok = true;
+	while (ok && interrupted < INTR_ROUNDS && tries < 4 * INTR_ROUNDS) {
+		if (!ksm_sysfs_write("run", 1) || !wait_trees_built()) {
+			ok = false;
+			break;
+		}
+		shared0 = count_shared(pagemap_fd, p);
+		if (!ksm_sysfs_write("run", 0)) {
+			ok = false;
+			break;
+		}
+		status = unmerge_and_kill(delay_us, &secs);
+		tries++;
+		if (status < 0) {
+			ok = false;
+			break;
+		}
+		shared = count_shared(pagemap_fd, p);
+		ksft_print_msg("kill after %ld us: %s, run=%ld, duplicates merged %ld -> %ld\n",
+			       delay_us, WIFSIGNALED(status) ? "killed" : "finished",
+			       ksm_sysfs_read("run"), shared0, shared);
+		/* 1/8, 2/8, ... 7/8 of an uninterrupted run=2, and again. */
+		delay_us = full_us * (1 + tries % 7) / 8;
+		/* run_store() leaves run=0 when the unmerge was interrupted. */
+		if (!WIFSIGNALED(status) || ksm_sysfs_read("run") != 0)
+			continue;
+		interrupted++;
+		partial += shared > 0 && shared < shared0;
+
+		/* ksmd goes on from what the unmerge left behind. */
+		scans = ksm_sysfs_read("full_scans");
+		refreshed = ksm_sysfs_read("unstable_refreshed");
+		if (!ksm_sysfs_write("run", 1) ||
+		    !wait_for("full_scans", scans + 3, 300)) {
+			ok = false;
+			break;
+		}
+		unshared = ksm_sysfs_read("pages_unshared");
+		sharing = ksm_sysfs_read("pages_sharing");
+		ksft_print_msg("run=1: full_scans +%ld, unstable_refreshed +%ld\n",
+			       ksm_sysfs_read("full_scans") - scans,
+			       ksm_sysfs_read("unstable_refreshed") - refreshed);
+		ksft_print_msg("pages_unshared %ld, pages_sharing %ld, pages_shared %ld\n",
+			       unshared, sharing, ksm_sysfs_read("pages_shared"));
+		ok = ksm_sysfs_read("unstable_refreshed") > refreshed &&
+		     unshared >= 0 && unshared <= INTR_PAGES &&
+		     sharing >= 0 && sharing <= INTR_DUP &&
+		     ksm_sysfs_read("pages_shared") <= INTR_DUP;
+	}
+	ksft_print_msg("%d of %d kills interrupted run=2, %d of them half way, in %.0f s\n",
+		       interrupted, tries, partial, now() - t0);
+
+	/* Everything unmerges and the counters come back to zero. */
+	status = unmerge_and_kill(-1, &secs);
+	if (status || ksm_sysfs_read("pages_sharing") ||
+	    ksm_sysfs_read("pages_shared") || ksm_sysfs_read("pages_unshared")) {
+		ksft_print_msg("run=2: 0x%x, shared %ld, sharing %ld, unshared %ld\n",
+			       status, ksm_sysfs_read("pages_shared"),
+			       ksm_sysfs_read("pages_sharing"),
+			       ksm_sysfs_read("pages_unshared"));
+		ok = false;
+	}
+
+	/* The memory reads back as it was written. */
+	fill_intr(q, seed);
+	if (memcmp(p, q, size)) {
+		ksft_print_msg("the memory changed\n");
+		ok = false;
+	}
+out:
+	ksm_sysfs_write("run", 0);
+	if (pagemap_fd >= 0)
+		close(pagemap_fd);
+	munmap(p, size);
+	free(q);
+	if (ok && !interrupted)
+		ksft_test_result_skip("interrupted unmerge: run=2 never interrupted in %d tries\n",
+				      tries);
+	else
+		ksft_test_result(ok, "interrupted unmerge, then run=1 with the refresh pass on\n");
+}
+
 /* unstable_refresh_millisecs takes 0 or 100..3600000. */
 static void test_knob(void)
 {
@@ -336,7 +584,7 @@ static void test_knob(void)
 int main(void)
 {
 	ksft_print_header();
-	ksft_set_plan(5);
+	ksft_set_plan(6);
 	pagesize = getpagesize();
 
 	if (geteuid())
@@ -350,6 +598,7 @@ int main(void)
 	test_drop_changed(true);
 	test_fair();
 	test_merge_with_refresh();
+	test_interrupted_unmerge();
 
 	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksft_finished();
