@@ -1003,7 +1003,10 @@ stale:
 /*
  * The state of the refresh pass (see "Refreshing the unstable tree"): its
  * cursor, the unstable tree item it checks next and the NUMA node whose
- * tree that is, and its budget. ksmd alone uses it, under ksm_thread_mutex.
+ * tree that is, its budget, and the number of items in the unstable trees
+ * of the current scan, which the budget is made of (pages_unshared also
+ * counts the items of the previous scan not yet visited again). ksmd and
+ * unmerge_and_remove_all_rmap_items() use it under ksm_thread_mutex only.
  */
 static struct {
 	struct rb_node *next;	/* NULL: from the first item of tree nid */
@@ -1011,23 +1014,29 @@ static struct {
 	bool end;		/* tree nid is done: go on with the next */
 	u64 credit;		/* item-microseconds not yet spent */
 	u64 last_ns;		/* time of the last round, 0: none yet */
-} refresh;
+	unsigned long items;	/* in the unstable trees of this scan */
+} ksm_refresh;
 
-/* Start the next refresh cycle at the beginning of the unstable trees. */
+/*
+ * Start the next refresh cycle at the beginning of the unstable trees:
+ * whenever the trees change generation, since the cursor is valid in one
+ * generation only.
+ */
 static void refresh_cursor_reset(void)
 {
-	refresh.next = NULL;
-	refresh.nid = 0;
-	refresh.end = false;
+	ksm_refresh.next = NULL;
+	ksm_refresh.nid = 0;
+	ksm_refresh.end = false;
 }
 
 /* @rmap_item leaves the unstable tree: move the cursor off it first. */
 static void refresh_cursor_skip(struct ksm_rmap_item *rmap_item)
 {
-	if (refresh.next == &rmap_item->node) {
-		refresh.next = rb_next(&rmap_item->node);
-		refresh.end = !refresh.next;
+	if (ksm_refresh.next == &rmap_item->node) {
+		ksm_refresh.next = rb_next(&rmap_item->node);
+		ksm_refresh.end = !ksm_refresh.next;
 	}
+	ksm_refresh.items--;
 }
 
 /*
@@ -1297,6 +1306,8 @@ mm_exiting:
 	/* Clean up stable nodes, but don't worry if some are still busy */
 	remove_all_stable_nodes();
 	ksm_scan.seqnr = 0;
+	refresh_cursor_reset();
+	VM_WARN_ON_ONCE(ksm_refresh.items);
 	return 0;
 
 error:
@@ -1310,6 +1321,7 @@ error:
 	 */
 	ksm_scan.address = 0;
 	ksm_scan.rmap_list = &mm_slot->rmap_list;
+	refresh_cursor_reset();
 	return err;
 }
 #endif /* CONFIG_SYSFS */
@@ -2299,6 +2311,7 @@ struct ksm_rmap_item *unstable_tree_search_insert(struct ksm_rmap_item *rmap_ite
 	rb_insert_color(&rmap_item->node, root);
 
 	ksm_pages_unshared++;
+	ksm_refresh.items++;
 	return NULL;
 }
 
@@ -2971,6 +2984,7 @@ static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page,
 		for (nid = 0; nid < ksm_nr_node_ids; nid++)
 			root_unstable_tree[nid] = RB_ROOT;
 		refresh_cursor_reset();
+		ksm_refresh.items = 0;
 
 		spin_lock(&ksm_mmlist_lock);
 		slot = list_entry(mm_slot->slot.mm_node.next,
@@ -3140,6 +3154,9 @@ no_vmas:
 
 	trace_ksm_stop_scan(ksm_scan.seqnr, ksm_rmap_items);
 	ksm_scan.seqnr++;
+	/* The items in the trees are of an older generation now. */
+	refresh_cursor_reset();
+	ksm_refresh.items = 0;
 	return NULL;
 }
 
@@ -3178,16 +3195,20 @@ static void ksm_do_scan(unsigned int scan_npages)
  *
  * The items are taken in tree order from a cursor that moves on from round
  * to round, so that each item is re-checked once in a cycle, including the
- * items inserted ahead of the cursor during the cycle. The cursor restarts
- * when the trees are reset at the start of a full scan, and steps off an
- * item that leaves the tree (refresh_cursor_skip()). An item of an older
- * scan generation is left alone, and an mm that is exiting or busy is not
+ * items inserted ahead of the cursor during the cycle. The cursor is valid
+ * for one generation of the trees only: it is reset where ksm_scan.seqnr
+ * advances, where the trees are reset at the start of a full scan, and when
+ * all rmap_items are freed (run=2), and it steps off an item that leaves the
+ * tree (refresh_cursor_skip()). Between the end of a full scan and the start
+ * of the next one the trees hold the old generation only, some of whose
+ * items may already be freed: no round may run then, and none does (it
+ * would find nothing to do anyway). An mm that is exiting or busy is not
  * waited for (mmap_read_trylock()).
  *
  * The budget makes a cycle take unstable_refresh_millisecs: a round earns
- * pages_unshared items for the time since the last round, whatever
- * sleep_millisecs is, and spends at most pages_to_scan of them, so that it
- * at most doubles the work of a batch.
+ * as many items as the trees of the current scan hold, for the time since
+ * the last round, whatever sleep_millisecs is, and spends at most
+ * pages_to_scan of them, so that it at most doubles the work of a batch.
  */
 
 enum refresh_result { REFRESH_SKIPPED, REFRESH_SAME, REFRESH_DROPPED };
@@ -3198,22 +3219,23 @@ static struct ksm_rmap_item *refresh_take(void)
 	struct rb_node *node;
 	int tries;
 
+	lockdep_assert_held(&ksm_thread_mutex);
 	for (tries = 0; tries <= ksm_nr_node_ids; tries++) {
-		if (refresh.end || refresh.nid >= ksm_nr_node_ids) {
-			refresh.next = NULL;
-			refresh.end = false;
-			if (++refresh.nid >= ksm_nr_node_ids)
-				refresh.nid = 0;
+		if (ksm_refresh.end || ksm_refresh.nid >= ksm_nr_node_ids) {
+			ksm_refresh.next = NULL;
+			ksm_refresh.end = false;
+			if (++ksm_refresh.nid >= ksm_nr_node_ids)
+				ksm_refresh.nid = 0;
 		}
-		node = refresh.next;
+		node = ksm_refresh.next;
 		if (!node)
-			node = rb_first(root_unstable_tree + refresh.nid);
+			node = rb_first(root_unstable_tree + ksm_refresh.nid);
 		if (node) {
-			refresh.next = rb_next(node);
-			refresh.end = !refresh.next;
+			ksm_refresh.next = rb_next(node);
+			ksm_refresh.end = !ksm_refresh.next;
 			return rb_entry(node, struct ksm_rmap_item, node);
 		}
-		refresh.end = true;
+		ksm_refresh.end = true;
 	}
 	return NULL;
 }
@@ -3225,8 +3247,11 @@ static enum refresh_result refresh_unstable_item(struct ksm_rmap_item *rmap_item
 	struct page *page;
 	u32 checksum = 0;
 
-	if ((rmap_item->address & SEQNR_MASK) != (ksm_scan.seqnr & SEQNR_MASK))
+	/* The cursor is reset whenever the generation changes. */
+	if ((rmap_item->address & SEQNR_MASK) != (ksm_scan.seqnr & SEQNR_MASK)) {
+		VM_WARN_ON_ONCE(1);
 		return REFRESH_SKIPPED;
+	}
 	if (ksm_test_exit(mm) || !mmap_read_trylock(mm))
 		return REFRESH_SKIPPED;
 	page = __get_mergeable_page(rmap_item);
@@ -3247,29 +3272,34 @@ static enum refresh_result refresh_unstable_item(struct ksm_rmap_item *rmap_item
 static void refresh_unstable_tree(void)
 {
 	unsigned int period_ms = READ_ONCE(ksm_unstable_refresh_millisecs);
-	unsigned long size = ksm_pages_unshared, checked = 0, dropped = 0;
+	unsigned long size = ksm_refresh.items, checked = 0, dropped = 0;
 	u64 now, period_us, elapsed_us, budget;
 	struct ksm_rmap_item *rmap_item;
 
 	if (!period_ms) {
-		refresh.last_ns = 0;
-		refresh.credit = 0;
+		ksm_refresh.last_ns = 0;
+		ksm_refresh.credit = 0;
 		return;
 	}
+	/* Between two full scans: the trees may hold freed items. */
+	if (ksm_scan.mm_slot == &ksm_mm_head)
+		return;
 	now = ktime_get_ns();
 	period_us = (u64)period_ms * USEC_PER_MSEC;
 	elapsed_us = period_us;
-	if (refresh.last_ns)
-		elapsed_us = min(div_u64(now - refresh.last_ns, NSEC_PER_USEC),
+	if (ksm_refresh.last_ns)
+		elapsed_us = min(div_u64(now - ksm_refresh.last_ns, NSEC_PER_USEC),
 				 period_us);
-	refresh.last_ns = now;
+	ksm_refresh.last_ns = now;
 
-	refresh.credit += size * elapsed_us;
-	budget = div64_u64(refresh.credit, period_us);
-	refresh.credit -= budget * period_us;
+	ksm_refresh.credit += size * elapsed_us;
+	budget = div64_u64(ksm_refresh.credit, period_us);
+	ksm_refresh.credit -= budget * period_us;
 	budget = min3(budget, (u64)size, (u64)ksm_thread_pages_to_scan);
 
-	while (budget-- && (rmap_item = refresh_take())) {
+	while (budget-- && likely(!freezing(current)) &&
+	       (rmap_item = refresh_take())) {
+		cond_resched();
 		switch (refresh_unstable_item(rmap_item)) {
 		case REFRESH_DROPPED:
 			dropped++;
@@ -3281,6 +3311,8 @@ static void refresh_unstable_tree(void)
 			break;
 		}
 	}
+	if (!checked)
+		return;
 	ksm_unstable_refreshed += checked;
 	ksm_unstable_refresh_dropped += dropped;
 	trace_ksm_refresh_unstable(checked, dropped, size);
@@ -4131,7 +4163,7 @@ static ssize_t unstable_refresh_millisecs_show(struct kobject *kobj,
 					       struct kobj_attribute *attr,
 					       char *buf)
 {
-	return sysfs_emit(buf, "%u\n", ksm_unstable_refresh_millisecs);
+	return sysfs_emit(buf, "%u\n", READ_ONCE(ksm_unstable_refresh_millisecs));
 }
 
 static ssize_t unstable_refresh_millisecs_store(struct kobject *kobj,

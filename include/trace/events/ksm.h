@@ -283,7 +283,7 @@ TRACE_EVENT(ksm_advisor,
  *
  * @checked:	unstable tree items re-checked in this round
  * @dropped:	items among them dropped because their page changed
- * @size:	items in the unstable tree before the round (pages_unshared)
+ * @size:	items in the unstable trees of the current scan before the round
  *
  * Allows to trace the refresh pass over the unstable tree.
  */
@@ -297,7 +297,7 @@ TRACE_EVENT(ksm_refresh_unstable,
 	    TP_fast_assign(__entry->checked = checked;
 			   __entry->dropped = dropped;
 			   __entry->size = size;),
-	    TP_printk("checked %lu dropped %lu unstable tree size %lu",
+	    TP_printk("checked %lu dropped %lu unstable items %lu",
 		      __entry->checked, __entry->dropped, __entry->size)
 );
 
