@@ -37,12 +37,11 @@
 #include <linux/swap.h>
 #include <linux/ksm.h>
 #include <linux/hashtable.h>
-#include <linux/hugetlb.h>
+#include <linux/hugetlb.h>		/* x86 flush_tlb_range() needs it */
 #include <linux/freezer.h>
 #include <linux/oom.h>
 #include <linux/numa.h>
 #include <linux/pagewalk.h>
-#include <linux/userfaultfd_k.h>
 
 #include <asm/tlbflush.h>
 #include "internal.h"
@@ -1336,37 +1335,84 @@ static u32 calc_checksum(struct page *page)
 }
 
 /*
- * page_zero_filled - does @page hold only zero bytes?
- *
- * memchr_inv() stops at the first non-zero word, so a page with data costs
- * a few loads instead of a checksum of the whole page. Before the checksum
- * it is only a filter: the page may still be written, and is compared with
- * the zero page again once its PTE is write-protected, before it is
- * replaced. page_still_zero() uses it when the page can no longer change.
- */
-static bool page_zero_filled(struct page *page)
-{
-	void *addr = kmap_local_page(page);
-	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
-
-	kunmap_local(addr);
-	return zero;
-}
-
-/*
  * vma_zero_mergeable - may KSM map the zero page into @vma?
  *
- * Not in mlocked memory: its owner asked for pages that are resident and
- * written without a fault, and a write to the zero page faults and
- * allocates. Not where userfaultfd tracks writes: the zero PTE would lose
- * the write-protect marker. mm_forbids_zeropage() covers the architectures
- * that cannot map the zero page at all. Such pages still merge with other
- * pages through the stable and unstable trees.
+ * Not in mlocked memory: its owner asked for pages that stay resident and
+ * are written without a fault, and a write to the zero page faults and
+ * allocates a page. The kernel's other path that maps zero-filled anonymous
+ * pages to the zero page, the remap after a THP split, skips mlocked pages
+ * for the same reason. mm_forbids_zeropage() covers the architectures that
+ * cannot map the zero page at all. Pages of such a vma still merge with
+ * other pages through the stable and unstable trees.
  */
 static bool vma_zero_mergeable(struct vm_area_struct *vma)
 {
-	return !(vma->vm_flags & VM_LOCKED) && !userfaultfd_wp(vma) &&
-	       !mm_forbids_zeropage(vma->vm_mm);
+	return !(vma->vm_flags & VM_LOCKED) && !mm_forbids_zeropage(vma->vm_mm);
+}
+
+/*
+ * folio_refs_explained - is @folio held by its mappings alone?
+ * @extra: references the caller holds on @folio
+ *
+ * Any other reference is a GUP pin (DMA, O_DIRECT, io_uring or vmsplice
+ * buffers) or the page is isolated: its page must not be replaced, or the
+ * holder of the reference would go on using the old page. Under the folio
+ * lock and once the PTE is cleared and the TLB flushed, nobody can take a
+ * new reference through the page table, and the answer is exact; without
+ * them it is a cheap test that keeps a pinned page from being unmapped in
+ * vain.
+ */
+static bool folio_refs_explained(struct folio *folio, int extra)
+{
+	/* A large folio in the swap cache holds one reference a page. */
+	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio), folio);
+	return folio_ref_count(folio) ==
+	       folio_mapcount(folio) + folio_test_swapcache(folio) + extra;
+}
+
+/*
+ * ksm_zero_pte - the PTE of a zero page that KSM maps at @addr in place of
+ * the page that @old mapped
+ *
+ * It is special, and dirty to tell it from a zero page mapped by a read
+ * fault: is_ksm_zero_pte() finds the KSM-placed zero pages by that mark.
+ * It keeps the uffd-wp bit of @old, as replace_page() does.
+ */
+static pte_t ksm_zero_pte(struct vm_area_struct *vma, unsigned long addr,
+			  pte_t old)
+{
+	pte_t pte = pte_mkdirty(pte_mkspecial(pfn_pte(my_zero_pfn(addr),
+						      vma->vm_page_prot)));
+
+	if (pte_uffd_wp(old))
+		pte = pte_mkuffd_wp(pte);
+	return pte;
+}
+
+/*
+ * ksm_account_zero_page - count a page replaced by the zero page in @mm
+ *
+ * The zero page is not anonymous: the mm's anonymous page counter must go
+ * down, or /proc shows wrong values and the teardown of the mm complains.
+ */
+static void ksm_account_zero_page(struct mm_struct *mm)
+{
+	ksm_map_zero_page(mm);
+	dec_mm_counter(mm, MM_ANONPAGES);
+	ksm_zero_pages_merged++;
+}
+
+/*
+ * ksm_unmap_replaced_page - drop the mapping of @page in @vma, whose PTE was
+ * just replaced; @folio is locked. The caller puts the reference that the
+ * mapping held.
+ */
+static void ksm_unmap_replaced_page(struct folio *folio, struct page *page,
+				    struct vm_area_struct *vma)
+{
+	folio_remove_rmap_pte(folio, page, vma);
+	if (!folio_mapped(folio))
+		folio_free_swap(folio);
 }
 
 static int write_protect_page(struct vm_area_struct *vma, struct folio *folio,
@@ -1374,7 +1420,6 @@ static int write_protect_page(struct vm_area_struct *vma, struct folio *folio,
 {
 	struct mm_struct *mm = vma->vm_mm;
 	DEFINE_FOLIO_VMA_WALK(pvmw, folio, vma, 0, 0);
-	int swapped;
 	int err = -EFAULT;
 	struct mmu_notifier_range range;
 	bool anon_exclusive;
@@ -1400,7 +1445,6 @@ static int write_protect_page(struct vm_area_struct *vma, struct folio *folio,
 	entry = ptep_get(pvmw.pte);
 	if (pte_write(entry) || pte_dirty(entry) ||
 	    anon_exclusive || mm_tlb_flush_pending(mm)) {
-		swapped = folio_test_swapcache(folio);
 		flush_cache_page(vma, pvmw.address, folio_pfn(folio));
 		/*
 		 * Ok this is tricky, when get_user_pages_fast() run it doesn't
@@ -1421,7 +1465,7 @@ static int write_protect_page(struct vm_area_struct *vma, struct folio *folio,
 		 * Check that no O_DIRECT or similar I/O is in progress on the
 		 * page
 		 */
-		if (folio_mapcount(folio) + 1 + swapped != folio_ref_count(folio)) {
+		if (!folio_refs_explained(folio, 1)) {
 			set_pte_at(mm, pvmw.address, pvmw.pte, entry);
 			goto out_unlock;
 		}
@@ -1516,30 +1560,16 @@ static int replace_page(struct vm_area_struct *vma, struct page *page,
 		folio_get(kfolio);
 		folio_add_anon_rmap_pte(kfolio, kpage, vma, addr, RMAP_NONE);
 		newpte = mk_pte(kpage, vma->vm_page_prot);
+		/*
+		 * Keep the uffd-wp bit: a write to the merged page must
+		 * still be reported to the userfaultfd monitor.
+		 */
+		if (pte_uffd_wp(orig_pte))
+			newpte = pte_mkuffd_wp(newpte);
 	} else {
-		/*
-		 * Use pte_mkdirty to mark the zero page mapped by KSM, and then
-		 * we can easily track all KSM-placed zero pages by checking if
-		 * the dirty bit in zero page's PTE is set.
-		 */
-		newpte = pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(kpage), vma->vm_page_prot)));
-		ksm_map_zero_page(mm);
-		ksm_zero_pages_merged++;
-		/*
-		 * We're replacing an anonymous page with a zero page, which is
-		 * not anonymous. We need to do proper accounting otherwise we
-		 * will get wrong values in /proc, and a BUG message in dmesg
-		 * when tearing down the mm.
-		 */
-		dec_mm_counter(mm, MM_ANONPAGES);
+		newpte = ksm_zero_pte(vma, addr, orig_pte);
+		ksm_account_zero_page(mm);
 	}
-
-	/*
-	 * Keep the uffd-wp bit: a write to the merged page must still be
-	 * reported to the userfaultfd monitor that write-protected it.
-	 */
-	if (pte_uffd_wp(orig_pte))
-		newpte = pte_mkuffd_wp(newpte);
 
 	flush_cache_page(vma, addr, pte_pfn(ptep_get(ptep)));
 	/*
@@ -1552,9 +1582,7 @@ static int replace_page(struct vm_area_struct *vma, struct page *page,
 	set_pte_at(mm, addr, ptep, newpte);
 
 	folio = page_folio(page);
-	folio_remove_rmap_pte(folio, page, vma);
-	if (!folio_mapped(folio))
-		folio_free_swap(folio);
+	ksm_unmap_replaced_page(folio, page, vma);
 	folio_put(folio);
 
 	pte_unmap_unlock(ptep, ptl);
@@ -1633,32 +1661,302 @@ out:
 	return err;
 }
 
+/**
+ * DOC: Merging zero-filled pages
+ *
+ * With use_zero_pages set, a page whose checksum is that of the zero page is
+ * replaced by the zero page once it has been seen zero-filled in
+ * zero_pages_min_age earlier scans: at its first visit by default, with no
+ * checksum gate and no unstable tree round trip. The zero test is the
+ * checksum that every page not yet merged gets anyway, so that pages that
+ * are not zero pay nothing for it.
+ *
+ * Zero-filled pages come in runs: heaps touched but never written, guest
+ * memory freed with init_on_free, buffers cleared and left. When
+ * zero_pages_min_age is 0, merge_zero_run() therefore merges the pages that
+ * follow a zero-filled page, under the same page table and in the same vma,
+ * together with it: up to ZERO_RUN_MAX pages and the budget of the batch,
+ * with one mmu notifier range, one page table lock hold and one TLB flush,
+ * and without an rmap_item for the pages after the first. The run ends at
+ * the first page that is not a small anonymous folio, that something but
+ * its mappings holds (folio_refs_explained()), whose folio lock is taken, or
+ * that does not look zero-filled: page_maybe_zero() samples a few words of
+ * it, since the full check follows anyway.
+ *
+ * The safety is that of try_to_merge_one_page(): a page is replaced only if,
+ * once its PTE has been cleared and the TLB flushed, so that nobody can
+ * write it or take a new reference on it through the page table, it still
+ * equals the zero page (pages_identical(), where the architecture may also
+ * refuse a page, as arm64 does with MTE-tagged ones) and nothing but its
+ * mappings holds it. A page that fails gets its PTE back, and is scanned
+ * like any other page when the scan comes back to it.
+ *
+ * What a failed attempt costs matters, since it may repeat on every scan,
+ * and every TLB flush and mmu notifier range makes a KVM host zap and
+ * refault the guest's mappings. A pinned page is refused before its PTE is
+ * cleared, and the notifier range and the flush cover the pages cleared
+ * only. A page that the sample takes for zero but is not costs one flush:
+ * it then goes through cmp_and_merge_page(), whose checksum keeps runs from
+ * starting at it, and a run can only reach it again from a page zeroed
+ * since, that is, at most once for every run that merges something.
+ *
+ * ksmd alone merges, under ksm_thread_mutex, which also protects ksm_zero_run.
+ */
 /*
- * This function returns 0 if the pages were merged or if they are
- * no longer merging candidates (e.g., VMA stale), -EFAULT otherwise,
- * also when the vma may not map the zero page (vma_zero_mergeable()).
+ * At most 128 KiB are read under the page table lock of a run: 32 pages of
+ * 4 KiB, 2 pages of 64 KiB.
+ */
+#define ZERO_RUN_MAX	((unsigned int)(SZ_128K > PAGE_SIZE ? \
+					SZ_128K / PAGE_SIZE : 1))
+
+static struct {
+	struct folio *folio[ZERO_RUN_MAX];	/* locked, PTE not yet cleared */
+	pte_t pte[ZERO_RUN_MAX];		/* the cleared PTE */
+} ksm_zero_run;
+
+/* The small anonymous folio that @pte maps, if it may join a zero run. */
+static struct folio *zero_run_folio(struct vm_area_struct *vma,
+				    unsigned long addr, pte_t pte)
+{
+	struct folio *folio;
+	struct page *page;
+
+	if (!pte_present(pte))
+		return NULL;
+	page = vm_normal_page(vma, addr, pte);
+	if (!page)
+		return NULL;
+	folio = page_folio(page);
+	if (folio_test_large(folio) || !folio_test_anon(folio) ||
+	    folio_test_ksm(folio) || folio_is_zone_device(folio))
+		return NULL;
+	return folio;
+}
+
+/*
+ * page_maybe_zero - a few words of @page, spread over it, are zero
+ *
+ * Enough to pick the pages of a zero run: each is compared with the zero
+ * page in full once it can no longer be written.
+ */
+static bool page_maybe_zero(struct vm_area_struct *vma, struct page *page,
+			    unsigned long addr)
+{
+	const unsigned long *w;
+	const unsigned int n = PAGE_SIZE / sizeof(*w);
+	bool zero;
+
+	flush_anon_page(vma, page, addr);
+	flush_dcache_page(page);
+	w = kmap_local_page(page);
+	zero = !w[0] && !w[n / 4] && !w[n / 2] && !w[3 * n / 4] && !w[n - 1];
+	kunmap_local(w);
+	return zero;
+}
+
+/*
+ * zero_run_take - lock the folios of the pages from @addr on that may be
+ * merged with the zero page, and return how many there are
+ * @held: folio of the first page, found zero-filled by the caller, which
+ *        holds a reference on it
+ *
+ * The folios are left in ksm_zero_run.folio[] locked and with a reference held
+ * (the caller's own on @held), their PTEs untouched.
+ */
+static unsigned int zero_run_take(struct vm_area_struct *vma, pmd_t *pmd,
+				  unsigned long addr, unsigned int max,
+				  struct folio *held)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	pte_t *start_ptep, *ptep;
+	unsigned int nr;
+	spinlock_t *ptl;
+
+	start_ptep = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!start_ptep)
+		return 0;
+	for (nr = 0, ptep = start_ptep; nr < max;
+	     nr++, ptep++, addr += PAGE_SIZE) {
+		struct folio *folio = zero_run_folio(vma, addr, ptep_get(ptep));
+
+		if (!folio || (!nr && folio != held) ||
+		    !folio_refs_explained(folio, folio == held) ||
+		    !folio_trylock(folio))
+			break;
+		if (nr && !page_maybe_zero(vma, &folio->page, addr)) {
+			folio_unlock(folio);
+			break;
+		}
+		if (nr)
+			folio_get(folio);
+		ksm_zero_run.folio[nr] = folio;
+	}
+	pte_unmap_unlock(start_ptep, ptl);
+	return nr;
+}
+
+/*
+ * merge_zero_run - replace zero-filled pages from @addr on by the zero page
+ * @vma: the vma of the pages, mmap_lock held for read
+ * @addr: address of the first page
+ * @max: most pages to merge, all under one page table and in @vma
+ * @held: folio of the first page, zero-filled by its checksum; the caller
+ *        holds a reference on it
+ * @rmap_item: the rmap_item of the first page, for the tracepoint (the
+ *             pages after it are traced without one)
+ * @merged: the number of pages merged
+ *
+ * Returns how many pages from @addr on were merged before the first that
+ * was not.
+ */
+static unsigned int merge_zero_run(struct vm_area_struct *vma,
+				   unsigned long addr, unsigned int max,
+				   struct folio *held,
+				   struct ksm_rmap_item *rmap_item,
+				   unsigned int *merged)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	unsigned int i, nr, cleared = 0, leading = 0;
+	pte_t *start_ptep, *ptep;
+	spinlock_t *ptl;
+	pmd_t *pmd;
+
+	lockdep_assert_held(&ksm_thread_mutex);
+	pmd = mm_find_pmd(mm, addr);
+	if (!pmd)
+		return 0;
+	nr = zero_run_take(vma, pmd, addr, max, held);
+	if (!nr)
+		return 0;
+
+	/* The notifier may sleep: the PTEs are cleared under a new hold. */
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr,
+				addr + nr * PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+
+	start_ptep = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	for (i = 0, ptep = start_ptep; i < nr; i++) {
+		unsigned long a = addr + i * PAGE_SIZE;
+		struct folio *folio = ksm_zero_run.folio[i];
+
+		/* Zapped or remapped while the lock was dropped? */
+		if (!ptep || zero_run_folio(vma, a, ptep_get(ptep)) != folio) {
+			ksm_zero_run.folio[i] = NULL;
+			folio_unlock(folio);
+			if (folio != held)
+				folio_put(folio);
+		} else {
+			flush_cache_page(vma, a, folio_pfn(folio));
+			ksm_zero_run.pte[i] = ptep_get_and_clear(mm, a, ptep);
+			cleared++;
+		}
+		if (ptep)
+			ptep++;
+	}
+	if (!cleared)
+		goto out_unlock;
+	/*
+	 * From here on nobody can write the pages, nor take a new reference
+	 * on them through the page table (see write_protect_page()).
+	 */
+	flush_tlb_range(vma, addr, addr + nr * PAGE_SIZE);
+
+	for (i = 0, ptep = start_ptep; i < nr; i++, ptep++) {
+		unsigned long a = addr + i * PAGE_SIZE;
+		struct folio *folio = ksm_zero_run.folio[i];
+		bool ok;
+
+		if (!folio)
+			continue;
+		/*
+		 * The page is unmapped here as zap_present_pte() unmaps it:
+		 * a PageAnonExclusive left on it is cleared when it is freed.
+		 */
+		ok = folio_refs_explained(folio, 1) &&
+		     pages_identical(&folio->page, ZERO_PAGE(a));
+		if (ok) {
+			set_pte_at(mm, a, ptep,
+				   ksm_zero_pte(vma, a, ksm_zero_run.pte[i]));
+			ksm_account_zero_page(mm);
+			ksm_unmap_replaced_page(folio, &folio->page, vma);
+		} else {
+			set_pte_at(mm, a, ptep, ksm_zero_run.pte[i]);
+		}
+		folio_unlock(folio);
+		if (ok)
+			folio_put(folio);	/* the reference of the PTE */
+		if (folio != held)
+			folio_put(folio);	/* zero_run_take()'s */
+		if (ok && leading == i)
+			leading++;
+		*merged += ok;
+		trace_ksm_merge_one_page(my_zero_pfn(a), i ? NULL : rmap_item,
+					 mm, ok ? 0 : -EFAULT);
+	}
+out_unlock:
+	if (start_ptep)
+		pte_unmap_unlock(start_ptep, ptl);
+	mmu_notifier_invalidate_range_end(&range);
+	return leading;
+}
+
+/*
+ * try_to_merge_with_zero_page - replace @page, and the zero-filled pages
+ * after it, by the zero page
+ * @nr: in, the most pages to merge from @page on; out, how many were
+ *      merged from @page on without a gap
+ * @merged: out, how many were merged in all
+ *
+ * Returns 0 if @page was merged or is no longer a merging candidate (its
+ * vma went away), -EFAULT otherwise, also when the vma may not map the zero
+ * page (vma_zero_mergeable()).
  */
 static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
-				       struct page *page)
+				       struct page *page, unsigned int *nr,
+				       unsigned int *merged)
 {
+	unsigned long addr = rmap_item->address & PAGE_MASK;
 	struct mm_struct *mm = rmap_item->mm;
+	struct folio *folio = page_folio(page);
 	struct vm_area_struct *vma;
+	unsigned int max = *nr;
 	int err = -EFAULT;
 
+	*nr = 0;
+	*merged = 0;
 	mmap_read_lock(mm);
-	vma = find_mergeable_vma(mm, rmap_item->address);
+	vma = find_mergeable_vma(mm, addr);
 	if (!vma) {
 		/*
 		 * If the vma is out of date, we do not need to
 		 * continue.
 		 */
 		err = 0;
-	} else if (vma_zero_mergeable(vma)) {
-		struct page *zero_page = ZERO_PAGE(rmap_item->address);
+	} else if (!vma_zero_mergeable(vma)) {
+		/* Go on to the trees. */
+	} else if (folio_test_large(folio)) {
+		/* try_to_merge_one_page() splits it first. */
+		struct page *zero_page = ZERO_PAGE(addr);
 
 		err = try_to_merge_one_page(vma, page, zero_page);
 		trace_ksm_merge_one_page(page_to_pfn(zero_page), rmap_item,
 					 mm, err);
+		*nr = !err;
+		*merged = *nr;
+	} else if (pages_identical(page, ZERO_PAGE(addr))) {
+		/*
+		 * The architecture may refuse to replace the page even though
+		 * it reads as zeroes (arm64 with MTE tags): asking it before
+		 * the PTEs are cleared keeps a refused page from costing a
+		 * TLB flush and an mmu notifier call on every scan.
+		 */
+		max = min(max, ZERO_RUN_MAX);
+		max = min_t(unsigned long, max,
+			    (pmd_addr_end(addr, vma->vm_end) - addr) >> PAGE_SHIFT);
+		*nr = merge_zero_run(vma, addr, max, folio, rmap_item, merged);
+		if (*nr)
+			err = 0;
 	}
 	mmap_read_unlock(mm);
 
@@ -1667,24 +1965,47 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 
 /*
  * merge_zero_filled_page - the zero-page step of cmp_and_merge_page()
- * @page: a zero-filled page, found so by page_zero_filled()
+ * @page: a page with the checksum of the zero page
  * @rmap_item: the reverse mapping item of @page
+ * @budget: pages the batch may still scan after @page; a zero run merged
+ *          with @page takes its pages from it
  *
- * A zero-filled page needs no checksum and no tree search: once it has been
- * seen zero-filled in zero_pages_min_age earlier scans, it is merged with
- * the zero page. Returns true when @page is done with for this scan (merged,
- * or not old enough yet), false when it should go on to the trees like any
+ * Once it has been seen zero-filled in zero_pages_min_age earlier scans,
+ * @page is merged with the zero page, at first sight by default, together
+ * with the zero-filled pages that follow it (see "Merging zero-filled
+ * pages"). Returns true when @page is done with for this scan (merged, or
+ * not old enough yet), false when it should go on to the trees like any
  * other page, which is also what happens when the merge fails.
  */
 static bool merge_zero_filled_page(struct page *page,
-				   struct ksm_rmap_item *rmap_item)
+				   struct ksm_rmap_item *rmap_item,
+				   unsigned int *budget)
 {
-	if (rmap_item->zero_age < READ_ONCE(ksm_zero_pages_min_age)) {
+	unsigned int min_age = READ_ONCE(ksm_zero_pages_min_age);
+	unsigned int nr, merged;
+
+	if (rmap_item->zero_age < min_age) {
 		rmap_item->zero_age++;
 		rmap_item->oldchecksum = zero_checksum;
 		return true;
 	}
-	return !try_to_merge_with_zero_page(rmap_item, page);
+	/* Only pages that were old enough themselves join @page. */
+	nr = min_age ? 1 : 1 + *budget;
+	if (try_to_merge_with_zero_page(rmap_item, page, &nr, &merged))
+		return false;
+	if (merged > 1) {
+		/*
+		 * The pages merged after @page get no rmap_item: the scan
+		 * goes on after the first gap. Their old rmap_items, if any,
+		 * are freed as stale when the scan passes.
+		 */
+		ksm_scan.address = max(ksm_scan.address,
+				       (rmap_item->address & PAGE_MASK) +
+				       nr * PAGE_SIZE);
+		*budget -= min(merged - 1, *budget);
+		ksm_pages_scanned += merged - 1;
+	}
+	return true;
 }
 
 /*
@@ -2362,8 +2683,11 @@ static void stable_tree_append(struct ksm_rmap_item *rmap_item,
  *
  * @page: the page that we are searching identical page to.
  * @rmap_item: the reverse mapping into the virtual address of this page
+ * @budget: pages the batch may still scan; a run of zero-filled pages merged
+ *          together with @page takes from it
  */
-static void cmp_and_merge_page(struct page *page, struct ksm_rmap_item *rmap_item)
+static void cmp_and_merge_page(struct page *page, struct ksm_rmap_item *rmap_item,
+			       unsigned int *budget)
 {
 	struct ksm_rmap_item *tree_rmap_item;
 	struct page *tree_page = NULL;
@@ -2395,17 +2719,16 @@ static void cmp_and_merge_page(struct page *page, struct ksm_rmap_item *rmap_ite
 		remove_rmap_item_from_tree(rmap_item);
 
 		/*
-		 * A zero-filled page is merged with the zero page without
-		 * a checksum, if the user enabled this via sysfs. If that
-		 * fails, it goes on as a page with zero_checksum.
+		 * A zero-filled page is merged with the zero page before the
+		 * checksum gate, if the user enabled this via sysfs. If that
+		 * fails, it goes on like any other page.
 		 */
-		if (ksm_use_zero_pages && page_zero_filled(page)) {
-			if (merge_zero_filled_page(page, rmap_item))
+		checksum = calc_checksum(page);
+		if (ksm_use_zero_pages && checksum == zero_checksum) {
+			if (merge_zero_filled_page(page, rmap_item, budget))
 				return;
-			checksum = zero_checksum;
 		} else {
 			rmap_item->zero_age = 0;
-			checksum = calc_checksum(page);
 		}
 
 		/*
@@ -2608,218 +2931,10 @@ static bool should_skip_rmap_item(struct page *page,
 	return true;
 }
 
-/**
- * DOC: Merging runs of zero-filled pages
- *
- * Zero-filled pages come in runs: heaps touched but never written, guest
- * memory never used, buffers cleared and left. When use_zero_pages is set
- * and zero_pages_min_age is 0, they need no checksum, no tree and no second
- * look. The page walk of scan_get_next_rmap_item() that finds the next page
- * to scan also counts how many pages from there on, under the same page
- * table, are small anonymous pages that look zero-filled (zero_run_length()
- * samples a few words of each). merge_zero_run() then replaces the run by
- * the zero page at once: one mmu notifier range, one page table lock and
- * one TLB flush for the run, instead of an rmap_item, two PTE locks, two
- * notifier ranges and two flushes per page. A page merged this way gets no
- * rmap_item; one left from an earlier scan is freed as stale when the scan
- * passes its address.
- *
- * The safety is that of try_to_merge_one_page(): a page is replaced only if
- * it equals the zero page (page_still_zero(), the one full read of the
- * page) after its PTE has been cleared and the TLB flushed, so that nobody
- * can write it any more, and if no reference but its mappings' is held on
- * it (no GUP pin, no O_DIRECT in flight, not isolated). A page that fails
- * gets its PTE back and goes the way of every other page:
- * cmp_and_merge_page().
- *
- * ksmd alone merges, under ksm_thread_mutex, which also protects the arrays
- * of zero_run below.
- */
-static struct {
-	struct folio *folio[PTRS_PER_PTE];
-	pte_t pte[PTRS_PER_PTE];
-} zero_run;
-
-/* The small anonymous folio that @pte maps, if it may join a zero run. */
-static struct folio *zero_run_folio(struct vm_area_struct *vma,
-				    unsigned long addr, pte_t pte)
-{
-	struct folio *folio;
-	struct page *page;
-
-	if (!pte_present(pte) || pte_uffd_wp(pte))
-		return NULL;
-	page = vm_normal_page(vma, addr, pte);
-	if (!page)
-		return NULL;
-	folio = page_folio(page);
-	if (folio_test_large(folio) || !folio_test_anon(folio) ||
-	    folio_test_ksm(folio) || folio_is_zone_device(folio))
-		return NULL;
-	return folio;
-}
-
-/*
- * page_still_zero - the full check of a page in a zero run, made once it
- * can no longer be written
- *
- * pages_identical() is what try_to_merge_one_page() relies on, and it is
- * the architecture's say on whether a page may be replaced: arm64 refuses
- * MTE-tagged pages there. Elsewhere it is a memcmp() with the zero page,
- * and memchr_inv() gives the same answer reading one page instead of two.
- */
-static bool page_still_zero(struct page *page, struct page *zero_page)
-{
-	if (IS_ENABLED(CONFIG_ARM64_MTE))
-		return pages_identical(page, zero_page);
-	return page_zero_filled(page);
-}
-
-/*
- * page_maybe_zero - a few words of @page, spread over it, are zero
- *
- * Cheaper than page_zero_filled() and enough to pick the pages of a zero
- * run: merge_zero_run() reads each page in full anyway, once it can no
- * longer be written, and puts back the PTE of a page that is not zero.
- * Reading it in full here as well would double the cost of a zero page.
- */
-static bool page_maybe_zero(struct page *page)
-{
-	const unsigned long *w = kmap_local_page(page);
-	const unsigned int n = PAGE_SIZE / sizeof(*w);
-	bool zero = !w[0] && !w[n - 1] && !w[n / 2] && !w[n / 4] &&
-		    !w[3 * n / 4];
-
-	kunmap_local(w);
-	return zero;
-}
-
-/*
- * zero_run_length - count the pages from @addr on that look zero-filled
- * @ptep: mapped and locked PTE of @addr
- * @end: end of the range covered by this page table
- * @max: most pages to count
- */
-static unsigned int zero_run_length(struct vm_area_struct *vma, pte_t *ptep,
-				    unsigned long addr, unsigned long end,
-				    unsigned int max)
-{
-	unsigned int nr;
-
-	for (nr = 0; nr < max && addr < end; nr++, ptep++, addr += PAGE_SIZE) {
-		struct folio *folio = zero_run_folio(vma, addr, ptep_get(ptep));
-
-		if (!folio || !page_maybe_zero(&folio->page))
-			break;
-	}
-	return nr;
-}
-
-/*
- * merge_zero_run - replace a run of zero-filled pages by the zero page
- * @vma: the VM_MERGEABLE vma of the run, mmap_lock held for read
- * @addr: address of the first page of the run
- * @nr: number of pages in the run, all under one page table
- * @held: folio of the first page, on which the caller holds a reference
- * @merged: the number of pages merged is added here
- *
- * Returns how many pages from @addr on were merged before the first that
- * was not.
- */
-static unsigned int merge_zero_run(struct vm_area_struct *vma,
-				   unsigned long addr, unsigned int nr,
-				   struct folio *held, unsigned int *merged)
-{
-	unsigned long end = addr + nr * PAGE_SIZE;
-	struct mm_struct *mm = vma->vm_mm;
-	struct mmu_notifier_range range;
-	unsigned int i, leading = 0;
-	pte_t *start_ptep, *ptep;
-	bool cleared = false;
-	spinlock_t *ptl;	/* the page table lock of the run */
-	pmd_t *pmd;
-	pmd_t pmde;
-
-	pmd = mm_find_pmd(mm, addr);
-	if (!pmd)
-		return 0;
-	pmde = pmdp_get_lockless(pmd);
-	if (!pmd_present(pmde) || pmd_trans_huge(pmde))
-		return 0;
-
-	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, addr, end);
-	mmu_notifier_invalidate_range_start(&range);
-
-	start_ptep = pte_offset_map_lock(mm, pmd, addr, &ptl);
-	if (!start_ptep)
-		goto out_mn;
-
-	/*
-	 * Clear the PTEs first and flush the TLB once: after that nobody can
-	 * write the pages nor take a new GUP reference on them (see
-	 * write_protect_page()).
-	 */
-	for (i = 0, ptep = start_ptep; i < nr; i++, ptep++) {
-		unsigned long a = addr + i * PAGE_SIZE;
-		pte_t pte = ptep_get(ptep);
-		struct folio *folio = zero_run_folio(vma, a, pte);
-
-		zero_run.folio[i] = NULL;
-		if (!folio || !folio_trylock(folio))
-			continue;
-		flush_cache_page(vma, a, pte_pfn(pte));
-		zero_run.pte[i] = ptep_get_and_clear(mm, a, ptep);
-		zero_run.folio[i] = folio;
-		cleared = true;
-	}
-	if (cleared)
-		flush_tlb_range(vma, addr, end);
-
-	for (i = 0, ptep = start_ptep; i < nr; i++, ptep++) {
-		unsigned long a = addr + i * PAGE_SIZE;
-		struct folio *folio = zero_run.folio[i];
-		struct page *zero_page = ZERO_PAGE(a);
-		int refs;
-
-		if (!folio)
-			continue;
-		refs = folio_mapcount(folio) + folio_test_swapcache(folio) +
-		       (folio == held);
-		if (folio_ref_count(folio) != refs ||
-		    !page_still_zero(&folio->page, zero_page)) {
-			set_pte_at(mm, a, ptep, zero_run.pte[i]);
-			folio_unlock(folio);
-			continue;
-		}
-
-		/* Marked dirty as a KSM zero page: see replace_page(). */
-		set_pte_at(mm, a, ptep,
-			   pte_mkdirty(pte_mkspecial(pfn_pte(page_to_pfn(zero_page),
-							     vma->vm_page_prot))));
-		ksm_map_zero_page(mm);
-		dec_mm_counter(mm, MM_ANONPAGES);
-		folio_remove_rmap_pte(folio, &folio->page, vma);
-		if (!folio_mapped(folio))
-			folio_free_swap(folio);
-		folio_unlock(folio);
-		folio_put(folio);
-		(*merged)++;
-		ksm_zero_pages_merged++;
-		if (leading == i)
-			leading++;
-	}
-	pte_unmap_unlock(start_ptep, ptl);
-out_mn:
-	mmu_notifier_invalidate_range_end(&range);
-	return leading;
-}
-
 struct ksm_next_page_arg {
 	struct folio *folio;
 	struct page *page;
 	unsigned long addr;
-	unsigned int zero_run_max;	/* 0: do not count zero runs */
-	unsigned int zero_run;		/* zero-filled pages from addr on */
 };
 
 static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long end,
@@ -2881,9 +2996,6 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 
 		if (folio_is_zone_device(folio) || !folio_test_anon(folio))
 			continue;
-		if (private->zero_run_max)
-			private->zero_run = zero_run_length(vma, ptep, addr, end,
-							    private->zero_run_max);
 		goto found_unlock;
 	}
 
@@ -2909,29 +3021,14 @@ static struct mm_walk_ops ksm_next_page_ops = {
 };
 
 /*
- * How many zero-filled pages the walk may merge on the spot in @vma: none
- * unless they are to be merged at first sight.
- */
-static unsigned int zero_run_max(struct vm_area_struct *vma,
-				 unsigned int budget)
-{
-	if (!ksm_use_zero_pages || READ_ONCE(ksm_zero_pages_min_age) ||
-	    !vma_zero_mergeable(vma))
-		return 0;
-	return budget;
-}
-
-/*
  * scan_get_next_rmap_item - find the next page to scan
  * @page: the page found, with a reference held
- * @budget: pages this batch may still visit; runs of zero-filled pages
- *          merged on the way (merge_zero_run()) are taken from it
  *
- * Returns the rmap_item of @page, or NULL at the end of a full scan or when
- * zero runs used up the budget.
+ * Returns the rmap_item of @page, or NULL when there is nothing to scan:
+ * no mm is registered, the last one is exiting, or the full scan is over
+ * (ksm_scan.seqnr was advanced, and the next call starts a new one).
  */
-static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page,
-						     unsigned int *budget)
+static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 {
 	struct mm_struct *mm;
 	struct ksm_mm_slot *mm_slot;
@@ -3020,9 +3117,7 @@ next_mm:
 			ksm_scan.address = vma->vm_end;
 
 		while (ksm_scan.address < vma->vm_end) {
-			struct ksm_next_page_arg ksm_next_page_arg = {
-				.zero_run_max = zero_run_max(vma, *budget),
-			};
+			struct ksm_next_page_arg ksm_next_page_arg;
 			struct page *tmp_page = NULL;
 			struct folio *folio;
 
@@ -3043,26 +3138,6 @@ next_mm:
 			} else {
 				VM_WARN_ON_ONCE(found < 0);
 				ksm_scan.address = vma->vm_end - PAGE_SIZE;
-			}
-
-			if (tmp_page && ksm_next_page_arg.zero_run) {
-				unsigned int merged = 0, leading;
-
-				leading = merge_zero_run(vma, ksm_scan.address,
-							 ksm_next_page_arg.zero_run,
-							 folio, &merged);
-				ksm_pages_scanned += merged;
-				*budget -= merged;
-				if (leading) {
-					folio_put(folio);
-					ksm_scan.address += leading * PAGE_SIZE;
-					if (!*budget) {
-						mmap_read_unlock(mm);
-						return NULL;
-					}
-					continue;
-				}
-				/* The first page goes the usual way. */
 			}
 
 			if (tmp_page) {
@@ -3171,11 +3246,11 @@ static void ksm_do_scan(unsigned int scan_npages)
 
 	while (scan_npages && likely(!freezing(current))) {
 		cond_resched();
-		rmap_item = scan_get_next_rmap_item(&page, &scan_npages);
+		rmap_item = scan_get_next_rmap_item(&page);
 		if (!rmap_item)
 			return;
 		scan_npages--;
-		cmp_and_merge_page(page, rmap_item);
+		cmp_and_merge_page(page, rmap_item, &scan_npages);
 		put_page(page);
 		ksm_pages_scanned++;
 	}
@@ -4132,7 +4207,7 @@ KSM_ATTR(use_zero_pages);
 static ssize_t zero_pages_min_age_show(struct kobject *kobj,
 				       struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%u\n", ksm_zero_pages_min_age);
+	return sysfs_emit(buf, "%u\n", READ_ONCE(ksm_zero_pages_min_age));
 }
 
 static ssize_t zero_pages_min_age_store(struct kobject *kobj,
