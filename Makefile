@@ -8,7 +8,9 @@
 #   make test                      build, boot, run every KSM selftest
 #   make test-base                 the same tests on the unpatched base kernel
 #   make bench                     base and series side by side: table, CSV, plot
-#   make check                     checkpatch --strict and a W=1 build of the series
+#   make check                     checkpatch --strict, a W=1 build of the series,
+#                                  W=1 cross builds of mm/ksm.o (arm64 64K pages,
+#                                  ppc64le, s390x), each against the base's
 #   make apply KSRC=/path/to/linux-6.12   put the series onto your tree
 #   make clean                     remove out/
 

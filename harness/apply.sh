@@ -34,7 +34,30 @@ ksrc=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
 	die "$ksrc does not look like a kernel tree (no Makefile or mm/ksm.c)"
 
 version=$(awk '$1 == "package" { print $3 }' "$manifest")
-kver=$(make -s -C "$ksrc" kernelversion 2>/dev/null || true)
+# The tree's version, as "make kernelversion" forms it, read from the head
+# of its Makefile: a make run from another make would print "Entering
+# directory" lines (inherited MAKEFLAGS, MAKELEVEL) into its output.
+kver=$(awk '
+	/^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=/ {
+		key = val = $0
+		sub(/[ \t]*=.*/, "", key)
+		sub(/^[A-Z]+[ \t]*=[ \t]*/, "", val)
+		sub(/[ \t]+$/, "", val)
+		v[key] = val
+		if (++n == 4)
+			exit
+	}
+	END {
+		if (v["VERSION"] == "")
+			exit
+		s = v["VERSION"]
+		if (v["PATCHLEVEL"] != "") {
+			s = s "." v["PATCHLEVEL"]
+			if (v["SUBLEVEL"] != "")
+				s = s "." v["SUBLEVEL"]
+		}
+		print s v["EXTRAVERSION"]
+	}' "$ksrc/Makefile")
 [ "$kver" = "${version%%-*}" ] ||
 	die "$ksrc is Linux ${kver:-unknown}; the series is for ${version%%-*} (Debian linux-source-6.12 $version)"
 

@@ -9,7 +9,10 @@
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary
 #   demo    kernel + demo program, boot, run the demo workload
 #   test-base  the selftests on the pristine base kernel (expected to fail)
-#   check   checkpatch --strict on the series, W=1 build of its C files
+#   check   checkpatch --strict on the series, W=1 build of its C files,
+#           W=1 builds of mm/ksm.o for arm64 64K, ppc64le and s390x
+#   check-cross [BASE SERIES]  only those cross builds, of the trees in
+#           out/src (or of BASE against SERIES)
 #   bench   base and series kernels without debug options, same workloads,
 #           table of ratios, CSV and plot in out/bench
 #
@@ -38,20 +41,34 @@ as_root() {
 
 PACKAGES="make gcc patch bc bison flex libelf-dev libssl-dev cpio xz-utils
 	ccache busybox-static qemu-system-x86 libnuma-dev gnuplot-nox"
+# Only for check: the cross compilers of its builds for other architectures.
+CHECK_PACKAGES="gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu
+	gcc-s390x-linux-gnu"
 
-step_deps() {
+# install_packages PKG[=VERSION]...: apt-get install those not installed
+# (at that version).
+install_packages() {
 	local missing=() p
-	for p in $PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
+	for p in "$@"; do
+		case $p in
+		*=*)
+			[ "$(dpkg-query -W -f='${Version}' "${p%%=*}" 2>/dev/null)" = "${p#*=}" ] ||
+				missing+=("$p") ;;
+		*)
+			dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+				grep -q 'install ok installed' || missing+=("$p") ;;
+		esac
 	done
-	[ "$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null)" = "$pkg_version" ] ||
-		missing+=("linux-source-6.12=$pkg_version")
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"
 	as_root apt-get update -q >/dev/null
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--allow-downgrades "${missing[@]}" >/dev/null
+}
+
+step_deps() {
+	# shellcheck disable=SC2086
+	install_packages $PACKAGES "linux-source-6.12=$pkg_version"
 }
 
 # The pristine base: unpacked once, verified file by file against the
@@ -339,9 +356,83 @@ step_bench() {
 	echo "bench: table $dir/table.md, figures $dir/results.csv, plot $dir/zero-reclaim.png"
 }
 
+# The builds of make check for other architectures: name, ARCH,
+# CROSS_COMPILE, defconfig, and options that must end up =y besides KSM and
+# TRANSPARENT_HUGEPAGE. arm64 with 64K pages and ppc64le (book3s64, 64K
+# pages, PTRS_PER_PTE known only at run time) have other page and page
+# table sizes than x86_64; s390 has mm_forbids_zeropage().
+CROSS_TARGETS="
+arm64-64k	arm64	aarch64-linux-gnu-	defconfig	ARM64_64K_PAGES
+ppc64le	powerpc	powerpc64le-linux-gnu-	ppc64le_defconfig	PPC_BOOK3S_64 PPC_64K_PAGES
+s390x	s390	s390x-linux-gnu-	defconfig
+"
+
+# cross_build SRC BUILD ARCH CROSS DEFCONFIG OPTION...: a W=1 build of
+# mm/ksm.o alone, out of tree, with ccache. The config (DEFCONFIG, then the
+# options, KSM and TRANSPARENT_HUGEPAGE set, then olddefconfig) and "make
+# prepare" are redone only when the Kconfig files or defconfigs of SRC
+# changed. The output of the build goes to BUILD/ksm.log; returns non-zero
+# when it fails. (Called as a condition: set -e does not act in here.)
+cross_build() {
+	local src=$1 build=$2 arch=$3 cross=$4 defconfig=$5
+	shift 5
+	local opts=(KSM TRANSPARENT_HUGEPAGE "$@") opt sum
+	local mk=(make -s -C "$src" O="$build" ARCH="$arch" CROSS_COMPILE="$cross"
+		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" W=1)
+	mkdir -p "$build" || return 1
+	sum=$({
+		echo "$src $arch $cross $defconfig ${opts[*]}"
+		find "$src" \( -name 'Kconfig*' -o -path "$src/arch/$arch/configs/*" \) \
+			-type f -print0 | sort -z | xargs -0 cat
+	} | sha256sum | cut -d' ' -f1)
+	if [ "$(cat "$build/.cross-sum" 2>/dev/null)" != "$sum" ]; then
+		log "configuring $build ($defconfig${*:+ + $*})"
+		rm -f "$build/.cross-sum"
+		"${mk[@]}" "$defconfig" > "$build/ksm.log" 2>&1 ||
+			die "make $defconfig failed in $build"
+		# shellcheck disable=SC2046
+		"$src/scripts/config" --file "$build/.config" \
+			$(printf -- '-e %s ' "${opts[@]}") || die "scripts/config failed"
+		"${mk[@]}" olddefconfig > "$build/ksm.log" 2>&1 ||
+			die "make olddefconfig failed in $build"
+		for opt in "${opts[@]}"; do
+			grep -qx "CONFIG_$opt=y" "$build/.config" ||
+				die "CONFIG_$opt=y did not survive olddefconfig in $build"
+		done
+		"${mk[@]}" -j"$JOBS" prepare > "$build/ksm.log" 2>&1 || return 1
+		echo "$sum" > "$build/.cross-sum"
+	fi
+	# Always compile: an object that is up to date prints no warnings (a
+	# ccache hit prints them again).
+	rm -f "$build/mm/ksm.o"
+	"${mk[@]}" mm/ksm.o > "$build/ksm.log" 2>&1
+}
+
+# cross_diags SRC LOG: the compiler's warning and error lines in LOG, with
+# paths relative to the tree SRC. Warnings only about the files the series
+# carries (mm/, include/), errors about any file.
+cross_diags() {
+	local src=$1 log=$2
+	(cd "$top" && git ls-files --cached --others --exclude-standard -- mm include) |
+		awk -v src="$src/" '
+			FILENAME == "-" { ours[$0] = 1; next }
+			/: (fatal )?error: |: warning: / {
+				line = $0
+				if (index(line, src) == 1)
+					line = substr(line, length(src) + 1)
+				file = line
+				sub(/:.*/, "", file)
+				if (line ~ /: (fatal )?error: / || file in ours)
+					print line
+			}' - "$log"
+}
+
 # Style and warnings of the series: checkpatch --strict on its diff against
-# the imported base, and a W=1 build of the C files it changes.
+# the imported base, a W=1 build of the C files it changes, and W=1 builds
+# of mm/ksm.o for arm64 (64K pages), ppc64le and s390x (step_check_cross).
 step_check() {
+	# shellcheck disable=SC2086
+	install_packages $CHECK_PACKAGES
 	step_kernel
 	local root objs rc=0
 	root=$(git -C "$top" rev-list --max-parents=0 HEAD | tail -n1)
@@ -357,6 +448,67 @@ step_check() {
 			CC="ccache gcc" W=1 $objs 2>&1 | tee "$OUT/build/series/w1.log"
 		! grep -q 'warning:' "$OUT/build/series/w1.log" || rc=1
 	fi
+	log "W=1 builds of mm/ksm.o for other architectures, base and series"
+	step_check_cross || rc=1
+	return $rc
+}
+
+# The series built for other architectures (CROSS_TARGETS): mm/ksm.o with
+# W=1 from the base tree and from the series tree. Fails on an error in the
+# series build, or on a warning about a file of the series that the base
+# build of the same architecture does not have (compared without line
+# numbers: the series moves lines). BASE and SERIES default to the trees
+# in $OUT/src.
+step_check_cross() {
+	local base=${1:-$OUT/src/base} series=${2:-$OUT/src/series}
+	local rc=0 name arch cross defconfig opts d failed new errs warns shared msg
+	# shellcheck disable=SC2086
+	install_packages $CHECK_PACKAGES || die "could not install $CHECK_PACKAGES"
+	if [ ! -f "$base/mm/ksm.c" ] || [ ! -f "$series/mm/ksm.c" ]; then
+		die "no base or series tree: run harness/run.sh kernel first"
+	fi
+	base=$(cd "$base" && pwd)
+	series=$(cd "$series" && pwd)
+	while IFS=$'\t' read -r name arch cross defconfig opts; do
+		[ -n "$name" ] || continue
+		d=$OUT/cross/$name
+		# shellcheck disable=SC2086
+		if ! cross_build "$base" "$d-base" "$arch" "$cross" "$defconfig" $opts; then
+			tail -n 20 "$d-base/ksm.log" | sed 's/^/    /'
+			echo "cross $name: FAIL (the base does not build; log: $d-base/ksm.log)"
+			rc=1
+			continue
+		fi
+		cross_diags "$base" "$d-base/ksm.log" > "$d-base/diags"
+		failed=0
+		# shellcheck disable=SC2086
+		cross_build "$series" "$d-series" "$arch" "$cross" "$defconfig" $opts ||
+			failed=1
+		cross_diags "$series" "$d-series/ksm.log" > "$d-series/diags"
+		# Errors, and the warnings that the base does not have as often.
+		new=$(awk -v base="$d-base/diags" '
+			{ key = $0; sub(/:[0-9]+(:[0-9]+)?: /, ": ", key) }
+			FILENAME == base { if (key !~ /: (fatal )?error: /) n[key]++; next }
+			n[key] > 0 { n[key]--; next }
+			{ print }' "$d-base/diags" "$d-series/diags")
+		errs=$(grep -cE ': (fatal )?error: ' <<<"$new" || true)
+		warns=$(grep -c ': warning: ' <<<"$new" || true)
+		shared=$(($(grep -c ': warning: ' "$d-series/diags" || true) - warns))
+		if [ $failed = 0 ] && [ -z "$new" ]; then
+			msg="0 new warnings"
+			[ "$shared" -eq 0 ] || msg+=", $shared as in the base"
+			echo "cross $name: ok ($msg)"
+			continue
+		fi
+		if [ $failed = 1 ] && [ "$errs" -eq 0 ]; then
+			# No compiler error to show: the end of the log.
+			new=$(tail -n 20 "$d-series/ksm.log")
+			errs=1
+		fi
+		echo "cross $name: FAIL ($errs error(s), $warns new warning(s); log: $d-series/ksm.log)"
+		printf '%s\n' "$new" | sed 's/^/    /'
+		rc=1
+	done <<<"$CROSS_TARGETS"
 	return $rc
 }
 
@@ -365,5 +517,6 @@ deps|base|kernel|test|demo) "step_$1" ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo|bench|check" ;;
+check-cross) shift; step_check_cross "$@" ;;
+*) die "usage: run.sh deps|base|kernel|test|test-base|demo|bench|check|check-cross [BASE SERIES]" ;;
 esac
