@@ -23,15 +23,32 @@
  *           pages_unshared, items dropped and ksmd CPU, with the unstable
  *           tree refresh off and at 1000 and 200 ms (where the kernel has
  *           it)
+ *   pinned  32 MiB zero-filled, every page held by a pipe (vmsplice(), never
+ *           read), next to 32 MiB of unique pages: after 3 settling full
+ *           scans, ksmd CPU per full scan and per page visited over 3 more,
+ *           and the pinned pages KSM replaced (must be none)
+ *   sparse  32 MiB of pages zero but for one word, which a sample of words
+ *           0, n/4, n/2, 3n/4 and n-1 misses: after 2 settling full scans,
+ *           ksmd CPU per full scan and per page visited over 3 more (the
+ *           table compares the latter with unique's), pages merged (none)
+ *   zero-write-age0, zero-write-age1 (zero-write: both)
+ *           a thread zeroes a 16 MiB ring 1 MiB at a time and writes data
+ *           into each MiB 0.8 s after zeroing it, 100 MiB in 10 s, with
+ *           zero_pages_min_age 0 and 1 (where the kernel has it): minor
+ *           faults of the thread (a write to a page KSM merged faults),
+ *           ksmd CPU, MiB mapped to the zero page on average
  *   (unregistered: reserved for reclaim of zero pages in memory that was
  *           never registered with KSM, once the series has it: processes
  *           holding zero pages among other data, share reclaimed and KSM
  *           metadata memory)
  * Kernel knobs a kernel does not have are left alone.
+ *
+ * Arguments: workload names, separated by commas or spaces; none: all.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -41,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -348,6 +367,327 @@ static void churn(const char *w, int run, long refresh_ms)
 	ksm_write("run", 2);
 }
 
+/* Pages of this process that KSM mapped to the zero page or to KSM pages. */
+static long self_ksm_pages(void)
+{
+	long zero = ksm_stat(getpid(), "ksm_zero_pages");
+	long ksm = ksm_stat(getpid(), "ksm_merging_pages");
+
+	return (zero > 0 ? zero : 0) + (ksm > 0 ? ksm : 0);
+}
+
+/* Page frame of each page from @p on, 0 where none (or hidden from us). */
+static void page_frames(const char *p, unsigned long pages, uint64_t *pfn)
+{
+	size_t len = pages * sizeof(*pfn);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	unsigned long i;
+
+	if (fd < 0 ||
+	    pread(fd, pfn, len, (uintptr_t)p / page_size * sizeof(*pfn)) != (ssize_t)len)
+		memset(pfn, 0, len);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < pages; i++)	/* bit 63: present; 0-54: frame */
+		pfn[i] = pfn[i] >> 63 ? pfn[i] & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * settle_and_measure - run ksmd for @settle full scans, then measure @measure
+ * more: ksmd CPU per full scan, per page visited, and pages visited per full
+ * scan. A kernel that cannot finish them in @limit_s seconds each gets the
+ * figures of the scans it did finish, and a line that says so.
+ */
+static void settle_and_measure(const char *w, int run, long settle,
+			       long measure, double limit_s)
+{
+	struct mark a, b;
+	long scans, visited;
+
+	ksm_write("run", 1);
+	wait_scans(settle, limit_s);
+	mark(&a);
+	wait_scans(measure, limit_s);
+	mark(&b);
+	ksm_write("run", 0);
+	scans = b.scans - a.scans;
+	visited = b.scanned - a.scanned;
+	if (scans < measure)
+		printf("ksm_bench: %s run %d: %ld of %ld full scans in %.1f s\n",
+		       w, run, scans, measure, b.t - a.t);
+	if (scans < 1)
+		scans = 1;
+	csv(w, run, "ksmd_cpu_s_per_full_scan", (b.cpu - a.cpu) / scans);
+	csv(w, run, "ksmd_us_per_page_visited",
+	    visited > 0 ? (b.cpu - a.cpu) * 1e6 / visited : 0);
+	csv(w, run, "pages_visited_per_full_scan", (double)visited / scans);
+}
+
+/* Raise the limit of open files; false if it cannot go higher. */
+static bool more_files(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return false;
+	if (rl.rlim_cur >= 1 << 20)
+		return false;
+	rl.rlim_cur *= 2;
+	if (rl.rlim_max < rl.rlim_cur)
+		rl.rlim_max = rl.rlim_cur;	/* root may raise it */
+	return !setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* Pipes holding a reference on each page of an area: never read. */
+struct pins {
+	int *fd;
+	int nfd;
+};
+
+static void pin_pages(struct pins *pins, char *p, unsigned long bytes)
+{
+	long max = read_long("/proc/sys/fs/pipe-max-size");
+	unsigned long off = 0;
+
+	pins->fd = NULL;
+	pins->nfd = 0;
+	while (off < bytes) {
+		unsigned long in_pipe = 0;
+		int fds[2];
+		long size;
+
+		if (pipe2(fds, O_NONBLOCK)) {
+			if (errno == EMFILE && more_files())
+				continue;
+			perror("pipe2");
+			exit(1);
+		}
+		pins->fd = realloc(pins->fd, (pins->nfd + 2) * sizeof(int));
+		if (!pins->fd) {
+			perror("realloc");
+			exit(1);
+		}
+		pins->fd[pins->nfd++] = fds[0];
+		pins->fd[pins->nfd++] = fds[1];
+		size = max > 0 ? fcntl(fds[1], F_SETPIPE_SZ, max) : -1;
+		if (size < 0)
+			size = fcntl(fds[1], F_GETPIPE_SZ);
+		if (size < page_size)
+			size = page_size;
+		/* One page a pipe buffer: the pipe takes size / page_size. */
+		while (off < bytes) {
+			struct iovec iov = {
+				.iov_base = p + off,
+				.iov_len = bytes - off < (unsigned long)size ?
+					   bytes - off : (unsigned long)size,
+			};
+			ssize_t n = vmsplice(fds[1], &iov, 1, SPLICE_F_NONBLOCK);
+
+			if (n < 0 && errno == EAGAIN && in_pipe)
+				break;	/* full: next pipe */
+			if (n <= 0) {
+				perror("vmsplice");
+				exit(1);
+			}
+			off += n;
+			in_pipe += n;
+		}
+	}
+}
+
+static void unpin_pages(struct pins *pins)
+{
+	int i;
+
+	for (i = 0; i < pins->nfd; i++)
+		close(pins->fd[i]);
+	free(pins->fd);
+}
+
+/*
+ * Zero-filled pages that somebody holds a reference on (here pipes, as
+ * vmsplice() leaves them; O_DIRECT and GUP users alike) must not be
+ * replaced: the holder would no longer see what the process writes. KSM
+ * finds them zero-filled on every scan and fails to merge them on every
+ * scan; what matters is what that failure costs, next to the cost of as
+ * many unique pages in the same process.
+ */
+static void pinned(int run)
+{
+	const unsigned long half = 32 * MIB, pages = half / page_size;
+	uint64_t *pfn0 = calloc(pages, sizeof(*pfn0));
+	uint64_t *pfn1 = calloc(pages, sizeof(*pfn1));
+	long zero, replaced = 0;
+	struct pins pins;
+	unsigned long i;
+	char *p;
+
+	if (!pfn0 || !pfn1) {
+		perror("calloc");
+		exit(1);
+	}
+	ksm_reset(1000, 20);
+	ksm_write("zero_pages_min_age", 0);
+	p = map_pages(2 * half);
+	memset(p, 0x5a, half);		/* real pages, then zero-filled */
+	memset(p, 0, half);
+	fill_unique(p + half, half, 0x91e5 + run);
+	pin_pages(&pins, p, half);
+	page_frames(p, pages, pfn0);
+	madvise(p, 2 * half, MADV_MERGEABLE);
+	/*
+	 * Nothing here can merge: after 3 full scans both kernels are past
+	 * the first visits (checksums, trees) and only fail again.
+	 */
+	settle_and_measure("pinned", run, 3, 3, 60);
+	zero = ksm_stat(getpid(), "ksm_zero_pages");
+	csv("pinned", run, "zero_merged_pages", zero);
+	page_frames(p, pages, pfn1);
+	if (pfn0[0]) {
+		for (i = 0; i < pages; i++)
+			replaced += pfn1[i] != pfn0[i];
+		csv("pinned", run, "pinned_pages_replaced", replaced);
+	}
+	unpin_pages(&pins);
+	munmap(p, 2 * half);
+	free(pfn0);
+	free(pfn1);
+	ksm_write("run", 2);
+}
+
+/*
+ * Pages that are zero but for one word, placed where a sample of words 0,
+ * n/4, n/2, 3n/4 and n-1 does not look (n words a page), at a different
+ * place from page to page; the word differs from page to page, so that no
+ * two pages are the same either.
+ */
+static void sparse(int run)
+{
+	const unsigned long bytes = 32 * MIB, pages = bytes / page_size;
+	const unsigned long n = page_size / 8;
+	unsigned long i;
+	char *p;
+
+	ksm_reset(1000, 20);
+	ksm_write("zero_pages_min_age", 0);
+	p = map_pages(bytes);
+	memset(p, 0, bytes);
+	for (i = 0; i < pages; i++) {
+		unsigned long word = i * 97 % (n - 2) + 1;
+		uint64_t v = i + 1 + ((uint64_t)run << 32);
+
+		if (word == n / 4 || word == n / 2 || word == 3 * n / 4)
+			word++;
+		memcpy(p + i * page_size + word * 8, &v, 8);
+	}
+	madvise(p, bytes, MADV_MERGEABLE);
+	settle_and_measure("sparse", run, 2, 3, 60);
+	csv("sparse", run, "pages_merged", self_ksm_pages());
+	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+/*
+ * Zero, then written within a second: a thread clears a ring of
+ * ZW_CHUNKS MiB one MiB every tick, and ZW_LAG ticks later writes data
+ * into that MiB, until it has cleared ZW_ZEROED MiB and written them all
+ * again. The same work at the same times on every kernel: what differs is
+ * how much of the cleared memory ksmd maps to the zero page meanwhile, at
+ * what CPU, and how many faults the writes then take.
+ */
+#define ZW_CHUNKS	16
+#define ZW_ZEROED	100
+#define ZW_LAG		8
+#define ZW_TICK_NS	100000000L	/* 100 ms: written 0.8 s after clearing */
+#define ZW_TICKS	(ZW_ZEROED + ZW_LAG)
+
+static void tick_sleep(struct timespec *next)
+{
+	next->tv_nsec += ZW_TICK_NS;
+	if (next->tv_nsec >= 1000000000L) {
+		next->tv_nsec -= 1000000000L;
+		next->tv_sec++;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, next, NULL) == EINTR)
+		;
+}
+
+struct zero_writer {
+	pthread_t thread;
+	char *p;
+	long minflt;
+};
+
+static void *zero_writer_thread(void *arg)
+{
+	struct zero_writer *z = arg;
+	struct rusage r0, r1;
+	struct timespec next;
+	int t;
+
+	getrusage(RUSAGE_THREAD, &r0);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (t = 0; t < ZW_TICKS; t++) {
+		if (t < ZW_ZEROED)
+			memset(z->p + (t % ZW_CHUNKS) * MIB, 0, MIB);
+		if (t >= ZW_LAG)
+			fill_unique(z->p + ((t - ZW_LAG) % ZW_CHUNKS) * MIB, MIB,
+				    0x2b0 + t);
+		tick_sleep(&next);
+	}
+	getrusage(RUSAGE_THREAD, &r1);
+	z->minflt = r1.ru_minflt - r0.ru_minflt;
+	return NULL;
+}
+
+static void zero_write(const char *w, int run, long min_age)
+{
+	const unsigned long bytes = ZW_CHUNKS * MIB;
+	long merged0, zero_sum = 0, t;
+	struct zero_writer z;
+	struct timespec next;
+	struct mark a, b;
+
+	ksm_reset(1000, 20);
+	ksm_write("zero_pages_min_age", min_age);
+	z.p = map_pages(bytes);
+	fill_unique(z.p, bytes, 0xfeed0000 + run);
+	madvise(z.p, bytes, MADV_MERGEABLE);
+	ksm_write("run", 1);
+	wait_scans(2, 60);		/* every data page seen twice */
+	merged0 = ksm_read("zero_pages_merged");
+	mark(&a);
+	if (pthread_create(&z.thread, NULL, zero_writer_thread, &z)) {
+		perror("pthread_create");
+		exit(1);
+	}
+	/* One sample a tick, half a tick after the writer's. */
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	next.tv_nsec -= ZW_TICK_NS / 2;
+	if (next.tv_nsec < 0) {
+		next.tv_nsec += 1000000000L;
+		next.tv_sec--;
+	}
+	for (t = 0; t < ZW_TICKS; t++) {
+		tick_sleep(&next);
+		zero_sum += ksm_read("ksm_zero_pages");
+	}
+	pthread_join(z.thread, NULL);
+	mark(&b);
+	ksm_write("run", 0);
+	csv(w, run, "minor_faults", z.minflt);
+	csv(w, run, "zero_mib_mean",
+	    (double)zero_sum / ZW_TICKS * page_size / MIB);
+	csv(w, run, "ksmd_cpu_s", b.cpu - a.cpu);
+	csv(w, run, "full_scans", b.scans - a.scans);
+	if (merged0 >= 0)
+		csv(w, run, "zero_pages_merged",
+		    ksm_read("zero_pages_merged") - merged0);
+	munmap(z.p, bytes);
+	ksm_write("zero_pages_min_age", 0);
+	ksm_write("run", 2);
+}
+
 /* User space reading the same amount of zero-filled memory, for scale. */
 static void user_zero_check(int run, unsigned long mib)
 {
@@ -371,12 +711,55 @@ static void user_zero_check(int run, unsigned long mib)
 	munmap(p, bytes);
 }
 
+static const char *const workloads[] = {
+	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
+	"zero-write", "zero-write-age0", "zero-write-age1",
+};
+static int nwanted;
+static char *wanted[64];
+
+/* Is workload @name asked for? None asked for: all of them are. */
+static bool want(const char *name)
+{
+	int i;
+
+	for (i = 0; i < nwanted; i++)
+		if (!strcmp(wanted[i], name))
+			return true;
+	return !nwanted;
+}
+
+/* The workload names of the arguments, separated by commas or spaces. */
+static void parse_args(int argc, char **argv)
+{
+	unsigned int k;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		char *save, *name;
+
+		for (name = strtok_r(argv[i], ", ", &save); name;
+		     name = strtok_r(NULL, ", ", &save)) {
+			for (k = 0; k < sizeof(workloads) / sizeof(*workloads); k++)
+				if (!strcmp(name, workloads[k]))
+					break;
+			if (k == sizeof(workloads) / sizeof(*workloads)) {
+				printf("ksm_bench: no workload %s\n", name);
+				exit(1);
+			}
+			if (nwanted < (int)(sizeof(wanted) / sizeof(*wanted)))
+				wanted[nwanted++] = name;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
-	const char *only = argc > 1 ? argv[1] : "";
+	bool age0, age1;
 	int run;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	parse_args(argc, argv);
 	page_size = sysconf(_SC_PAGESIZE);
 	ksmd = find_ksmd();
 	if (!ksmd) {
@@ -384,21 +767,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ksm_write("smart_scan", 1);
-	if (!*only || strstr(only, "zero"))
+	if (want("zero"))
 		for (run = 1; run <= 3; run++)
 			zero_reclaim("zero", run, 256, 1000, 20, 600);
-	if (!*only || strstr(only, "unique"))
+	if (want("unique"))
 		for (run = 1; run <= 3; run++)
 			unique_cost(run);
-	if (!*only || strstr(only, "mixed"))
+	if (want("mixed"))
 		for (run = 1; run <= 3; run++)
 			mixed(run);
-	if (!*only || strstr(only, "limit"))
+	if (want("limit"))
 		for (run = 1; run <= 3; run++) {
 			zero_reclaim("limit", run, 256, 100000, 0, 600);
 			user_zero_check(run, 256);
 		}
-	if (!*only || strstr(only, "churn")) {
+	if (want("churn")) {
 		bool refresh = ksm_read("unstable_refresh_millisecs") >= 0;
 
 		for (run = 1; run <= 3; run++) {
@@ -408,6 +791,21 @@ int main(int argc, char **argv)
 				churn("churn-200ms", run, 200);
 			}
 		}
+	}
+	if (want("pinned"))
+		for (run = 1; run <= 3; run++)
+			pinned(run);
+	if (want("sparse"))
+		for (run = 1; run <= 3; run++)
+			sparse(run);
+	/* On a kernel without zero_pages_min_age both are the same. */
+	age0 = want("zero-write") || want("zero-write-age0");
+	age1 = want("zero-write") || want("zero-write-age1");
+	for (run = 1; run <= 3 && (age0 || age1); run++) {
+		if (age0)
+			zero_write("zero-write-age0", run, 0);
+		if (age1)
+			zero_write("zero-write-age1", run, 1);
 	}
 	printf("ksm_bench: done\n");
 	return 0;
