@@ -1246,6 +1246,8 @@ static int remove_all_stable_nodes(void)
 
 static int unmerge_and_remove_all_rmap_items(void)
 {
+	/* Do the unstable trees hold items of the current seqnr? */
+	bool scanning = ksm_scan.mm_slot != &ksm_mm_head;
 	struct ksm_mm_slot *mm_slot;
 	struct mm_slot *slot;
 	struct mm_struct *mm;
@@ -1311,15 +1313,29 @@ mm_exiting:
 
 error:
 	mmap_read_unlock(mm);
-	/*
-	 * The rmap_items of this mm and of those after it are still in the
-	 * trees of the current scan, while those before it are gone: resume
-	 * the scan at this mm. Restarting it would reset the unstable trees
-	 * under items of the current seqnr, and remove_rmap_item_from_tree()
-	 * would then rb_erase() them from trees that do not hold them.
-	 */
-	ksm_scan.address = 0;
-	ksm_scan.rmap_list = &mm_slot->rmap_list;
+	if (scanning) {
+		/*
+		 * Stopped in the middle of a full scan: the rmap_items of
+		 * this mm and of those after it are still in the unstable
+		 * trees of the current seqnr, those before it are gone.
+		 * Resume the scan at this mm. Restarting it would reset the
+		 * trees under items of the current seqnr, which
+		 * remove_rmap_item_from_tree() would then rb_erase() from
+		 * trees that do not hold them.
+		 */
+		ksm_scan.address = 0;
+		ksm_scan.rmap_list = &mm_slot->rmap_list;
+	} else {
+		/*
+		 * Stopped between two full scans: the trees hold the previous
+		 * generation, items of the mms before this one were freed
+		 * without an rb_erase(), and the next scan must start anew,
+		 * resetting the trees.
+		 */
+		spin_lock(&ksm_mmlist_lock);
+		ksm_scan.mm_slot = &ksm_mm_head;
+		spin_unlock(&ksm_mmlist_lock);
+	}
 	refresh_cursor_reset();
 	return err;
 }
