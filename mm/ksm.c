@@ -1035,6 +1035,7 @@ static void refresh_cursor_skip(struct ksm_rmap_item *rmap_item)
 		ksm_refresh.next = rb_next(&rmap_item->node);
 		ksm_refresh.end = !ksm_refresh.next;
 	}
+	VM_WARN_ON_ONCE(!ksm_refresh.items);
 	ksm_refresh.items--;
 }
 
@@ -1722,8 +1723,7 @@ out:
  * At most 128 KiB are read under the page table lock of a run: 32 pages of
  * 4 KiB, 2 pages of 64 KiB.
  */
-#define ZERO_RUN_MAX	((unsigned int)(SZ_128K > PAGE_SIZE ? \
-					SZ_128K / PAGE_SIZE : 1))
+#define ZERO_RUN_MAX	MAX_T(unsigned int, SZ_128K / PAGE_SIZE, 1)
 
 static struct {
 	struct folio *folio[ZERO_RUN_MAX];	/* locked, PTE not yet cleared */
@@ -1786,7 +1786,7 @@ static unsigned int zero_run_take(struct vm_area_struct *vma, pmd_t *pmd,
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_ptep, *ptep;
 	unsigned int nr;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock of the run */
 
 	start_ptep = pte_offset_map_lock(mm, pmd, addr, &ptl);
 	if (!start_ptep)
@@ -1835,7 +1835,7 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 	struct mmu_notifier_range range;
 	unsigned int i, nr, cleared = 0, leading = 0;
 	pte_t *start_ptep, *ptep;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock of the run */
 	pmd_t *pmd;
 
 	lockdep_assert_held(&ksm_thread_mutex);
@@ -1941,6 +1941,12 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 
 	*nr = 0;
 	*merged = 0;
+	/*
+	 * A pinned page is not worth a lock, a read, a TLB flush and an mmu
+	 * notifier call on every scan: merge_zero_run() checks again.
+	 */
+	if (!folio_test_large(folio) && !folio_refs_explained(folio, 1))
+		return -EFAULT;
 	mmap_read_lock(mm);
 	vma = find_mergeable_vma(mm, addr);
 	if (!vma) {
@@ -1998,7 +2004,8 @@ static bool merge_zero_filled_page(struct page *page,
 				   unsigned int *budget)
 {
 	unsigned int min_age = READ_ONCE(ksm_zero_pages_min_age);
-	unsigned int nr, merged;
+	unsigned int nr, merged, others;
+	int err;
 
 	if (rmap_item->zero_age < min_age) {
 		rmap_item->zero_age++;
@@ -2007,21 +2014,21 @@ static bool merge_zero_filled_page(struct page *page,
 	}
 	/* Only pages that were old enough themselves join @page. */
 	nr = min_age ? 1 : 1 + *budget;
-	if (try_to_merge_with_zero_page(rmap_item, page, &nr, &merged))
-		return false;
-	if (merged > 1) {
-		/*
-		 * The pages merged after @page get no rmap_item: the scan
-		 * goes on after the first gap. Their old rmap_items, if any,
-		 * are freed as stale when the scan passes.
-		 */
+	err = try_to_merge_with_zero_page(rmap_item, page, &nr, &merged);
+
+	/* The pages merged besides @page count as scanned. */
+	others = merged - !!nr;
+	*budget -= min(others, *budget);
+	ksm_pages_scanned += others;
+	/*
+	 * They get no rmap_item: the scan goes on after the first gap. Their
+	 * old rmap_items, if any, are freed as stale when the scan passes.
+	 */
+	if (nr > 1)
 		ksm_scan.address = max(ksm_scan.address,
 				       (rmap_item->address & PAGE_MASK) +
 				       nr * PAGE_SIZE);
-		*budget -= min(merged - 1, *budget);
-		ksm_pages_scanned += merged - 1;
-	}
-	return true;
+	return !err;
 }
 
 /*
