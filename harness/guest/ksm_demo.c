@@ -163,13 +163,14 @@ int main(int argc, char **argv)
 	do {
 		long scans, zero, sharing;
 
-		usleep(250000);
+		/* Sample often enough to tell in which full scan 99% was reached. */
+		usleep(25000);
 		zero = ksm_read("ksm_zero_pages") - zero0;
 		if (zero99_t < 0 && zero >= pages * 99 / 100) {
 			zero99_t = now() - t0;
 			zero99_scan = ksm_read("full_scans") - scans0 + 1;
 		}
-		if (++ticks % 4)
+		if (++ticks % 40)
 			continue;
 		t = now() - t0;
 		cpu = task_cpu(ksmd) - cpu0;
