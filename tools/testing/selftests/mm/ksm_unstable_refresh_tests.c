@@ -370,13 +370,17 @@ static long count_shared(int pagemap_fd, char *p)
 	return shared;
 }
 
-/* Merged and in the trees: duplicates shared, unique pages unstable. */
-static bool wait_trees_built(void)
+/*
+ * Merged and in the trees: duplicates shared, unique pages unstable, those
+ * of fill_intr() and @unique more of other areas.
+ */
+static bool wait_trees_built(long unique)
 {
+	unique += INTR_UNIQUE;
 	return wait_for("full_scans", ksm_sysfs_read("full_scans") + 2, 300) &&
 	       wait_for("pages_sharing", INTR_DUP - INTR_PATTERNS - INTR_DUP / 64,
 			300) &&
-	       wait_for("pages_unshared", INTR_UNIQUE - INTR_UNIQUE / 64, 300);
+	       wait_for("pages_unshared", unique - unique / 64, 300);
 }
 
 /*
@@ -427,7 +431,7 @@ static void test_interrupted_unmerge(void)
 	madvise(p, size, MADV_DONTFORK);
 	fill_intr(p, seed);
 	if (madvise(p, size, MADV_MERGEABLE) || !ksm_sysfs_write("run", 1) ||
-	    !wait_trees_built()) {
+	    !wait_trees_built(0)) {
 		ksft_print_msg("the trees were not built\n");
 		goto out;
 	}
@@ -452,7 +456,7 @@ static void test_interrupted_unmerge(void)
 	/* Kill it at a fraction of that, until it was interrupted. */
 	ok = true;
 	while (ok && interrupted < INTR_ROUNDS && tries < 4 * INTR_ROUNDS) {
-		if (!ksm_sysfs_write("run", 1) || !wait_trees_built()) {
+		if (!ksm_sysfs_write("run", 1) || !wait_trees_built(0)) {
 			ok = false;
 			break;
 		}
@@ -532,6 +536,254 @@ out:
 		ksft_test_result(ok, "interrupted unmerge, then run=1 with the refresh pass on\n");
 }
 
+#define BETWEEN_FIRST 1024	/* unique pages of the first mm */
+#define BETWEEN_ALL (BETWEEN_FIRST + INTR_PAGES)
+#define BETWEEN_ROUNDS 3	/* unmerges to stop in the second mm */
+#define BETWEEN_MAX_INTR 7	/* unmerges to stop in all */
+#define BETWEEN_MAX_TRIES 16
+#define BETWEEN_MAX_SECS 30	/* no new try after that */
+
+/*
+ * Child of test_unmerge_between_scans(): map an area of its own, so that
+ * fork() shares nothing with the parent, fill it and register it with KSM:
+ * unique pages in the first child, fill_intr() in the second. Then wait for
+ * the parent: a byte asks to check that the area still holds what was
+ * written (exit status 0), end of file to give up.
+ */
+static void between_child(bool second, uint64_t seed, int ready, int go)
+{
+	size_t size = (second ? INTR_PAGES : BETWEEN_FIRST) * pagesize;
+	char *p, *q, c;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	q = malloc(size);
+	if (p == MAP_FAILED || !q)
+		_exit(1);
+	madvise(p, size, MADV_NOHUGEPAGE);
+	if (second)
+		fill_intr(p, seed);
+	else
+		fill_unique(p, size, seed);
+	if (madvise(p, size, MADV_MERGEABLE) || write(ready, "", 1) != 1 ||
+	    read(go, &c, 1) != 1)
+		_exit(1);
+	if (second)
+		fill_intr(q, seed);
+	else
+		fill_unique(q, size, seed);
+	_exit(memcmp(p, q, size) ? 2 : 0);
+}
+
+/* Fork a between_child() and wait until its area is registered with KSM. */
+static pid_t start_between_child(bool second, uint64_t seed, int go[2])
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(ready))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		close(ready[0]);
+		close(go[1]);
+		between_child(second, seed, ready[1], go[0]);
+	}
+	close(ready[1]);
+	if (pid > 0 && read(ready[0], &c, 1) != 1) {
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	close(ready[0]);
+	return pid;
+}
+
+/*
+ * run=2 interrupted while ksmd rests between two full scans: with
+ * pages_to_scan above all the pages registered, every batch ends a full
+ * scan. The unstable tree then holds the previous generation, and the
+ * unmerge frees the rmap_items of the mms it got through without taking
+ * them out of the tree: the next run=1 must start a new scan, which resets
+ * the tree, not resume at the mm where the unmerge stopped. Two mms, each
+ * of its own child: unique pages first, then unique and duplicate pages.
+ * run=2 is killed part-way until it stopped in the second mm (the first
+ * one has no rmap_items left) a few times, each time followed by run=1 and
+ * a few full scans with the refresh pass on: in batches that end full
+ * scans, or in smaller ones, after which refresh rounds run (they never do
+ * between two full scans). KASAN in the test kernel sees a walk through
+ * freed items; here the counters must stay sane, a last run=2 must bring
+ * them to 0 and the memory must read back as written.
+ */
+static void test_unmerge_between_scans(void)
+{
+	const long merged = INTR_DUP - INTR_PATTERNS - INTR_DUP / 64;
+	uint64_t seed = 0x853c49e6748fea9bULL ^ time(NULL);
+	long delay_us, full_us, scans, refreshed, shared, sharing, unshared;
+	int status, tries = 0, interrupted = 0, in_second = 0, i;
+	bool ok = false, checked = false, small;
+	pid_t pid[2] = { -1, -1 };
+	int go[2] = { -1, -1 };
+	double secs, t0 = now();
+	long items[2];
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (ksm_sysfs_read("unstable_refresh_millisecs") < 0) {
+		ksft_test_result_skip("no unstable_refresh_millisecs\n");
+		return;
+	}
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("use_zero_pages", 0) ||
+	    !ksm_sysfs_write("smart_scan", 0) ||
+	    !ksm_sysfs_write("unstable_refresh_millisecs", 100) ||
+	    !ksm_sysfs_write("pages_to_scan", 4 * BETWEEN_ALL) ||
+	    !ksm_sysfs_write("sleep_millisecs", 20) || pipe(go)) {
+		ksft_test_result_fail("unmerge between scans: setup failed\n");
+		return;
+	}
+	/* The mm with unique pages only comes first on the KSM list. */
+	pid[0] = start_between_child(false, seed, go);
+	if (pid[0] > 0)
+		pid[1] = start_between_child(true, ~seed, go);
+	if (pid[1] < 0) {
+		ksft_print_msg("could not start the children\n");
+		goto out;
+	}
+	if (!ksm_sysfs_write("run", 1) || !wait_trees_built(BETWEEN_FIRST)) {
+		ksft_print_msg("the trees were not built\n");
+		goto out;
+	}
+
+	/*
+	 * How long does an uninterrupted run=2 take? run=0 first returns
+	 * when ksmd's batch, and with it a full scan, is over: the write to
+	 * run would otherwise wait for it.
+	 */
+	if (!ksm_sysfs_write("run", 0))
+		goto out;
+	status = unmerge_and_kill(-1, &secs);
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		ksft_print_msg("run=2 failed: status 0x%x\n", status);
+		goto out;
+	}
+	ksft_print_msg("run=2 took %.1f ms\n", secs * 1000);
+	full_us = secs * 1e6;
+	delay_us = full_us / 4;
+
+	ok = true;
+	while (ok && in_second < BETWEEN_ROUNDS &&
+	       interrupted < BETWEEN_MAX_INTR && tries < BETWEEN_MAX_TRIES &&
+	       now() - t0 < BETWEEN_MAX_SECS) {
+		if (!ksm_sysfs_write("pages_to_scan", 4 * BETWEEN_ALL) ||
+		    !ksm_sysfs_write("run", 1) ||
+		    !wait_trees_built(BETWEEN_FIRST) ||
+		    !ksm_sysfs_write("run", 0)) {
+			ok = false;
+			break;
+		}
+		status = unmerge_and_kill(delay_us, &secs);
+		tries++;
+		if (status < 0) {
+			ok = false;
+			break;
+		}
+		for (i = 0; i < 2; i++)
+			items[i] = ksm_stat_read(pid[i], "ksm_rmap_items");
+		ksft_print_msg("kill after %ld us: %s, run=%ld, rmap_items %ld and %ld\n",
+			       delay_us, WIFSIGNALED(status) ? "killed" : "finished",
+			       ksm_sysfs_read("run"), items[0], items[1]);
+		/* run_store() leaves run=0 when the unmerge was interrupted. */
+		if (!WIFSIGNALED(status) || ksm_sysfs_read("run") != 0) {
+			/* Too late: kill earlier. */
+			delay_us = delay_us * 2 / 3;
+			if (delay_us < full_us / 64)
+				delay_us = full_us / 64;
+			continue;
+		}
+		interrupted++;
+		if (!items[0] && items[1] > 0) {
+			/* Next time a little further into it. */
+			in_second++;
+			delay_us += full_us / 16;
+		} else {
+			/* Stopped before the second mm: kill later. */
+			delay_us = delay_us * 3 / 2;
+			if (delay_us > full_us)
+				delay_us = full_us;
+		}
+
+		/*
+		 * ksmd goes on from what the unmerge left behind, every
+		 * other time in batches of a quarter of the pages.
+		 */
+		small = !(interrupted % 2);
+		scans = ksm_sysfs_read("full_scans");
+		refreshed = ksm_sysfs_read("unstable_refreshed");
+		if (!ksm_sysfs_write("pages_to_scan",
+				     small ? BETWEEN_ALL / 4 : 4 * BETWEEN_ALL) ||
+		    !ksm_sysfs_write("run", 1) ||
+		    !wait_for("full_scans", scans + 3, 300) ||
+		    !ksm_sysfs_write("run", 0)) {
+			ok = false;
+			break;
+		}
+		shared = ksm_sysfs_read("pages_shared");
+		sharing = ksm_sysfs_read("pages_sharing");
+		unshared = ksm_sysfs_read("pages_unshared");
+		for (i = 0; i < 2; i++)
+			items[i] = ksm_stat_read(pid[i], "ksm_rmap_items");
+		ksft_print_msg("run=1 in %s batches: full_scans +%ld, unstable_refreshed +%ld\n",
+			       small ? "small" : "large",
+			       ksm_sysfs_read("full_scans") - scans,
+			       ksm_sysfs_read("unstable_refreshed") - refreshed);
+		ksft_print_msg("shared %ld, sharing %ld, unshared %ld, rmap_items %ld and %ld\n",
+			       shared, sharing, unshared, items[0], items[1]);
+		/* Every page has its rmap_item again, duplicates are merged. */
+		ok = (!small || ksm_sysfs_read("unstable_refreshed") > refreshed) &&
+		     shared >= 0 && sharing >= merged && unshared >= 0 &&
+		     shared + sharing + unshared <= BETWEEN_ALL &&
+		     items[0] == BETWEEN_FIRST && items[1] == INTR_PAGES;
+	}
+	ksft_print_msg("%d of %d kills interrupted run=2, %d in the second mm, in %.0f s\n",
+		       interrupted, tries, in_second, now() - t0);
+
+	/* Everything unmerges and the counters come back to zero. */
+	status = unmerge_and_kill(-1, &secs);
+	shared = ksm_sysfs_read("pages_shared");
+	sharing = ksm_sysfs_read("pages_sharing");
+	unshared = ksm_sysfs_read("pages_unshared");
+	if (status || shared || sharing || unshared) {
+		ksft_print_msg("run=2: 0x%x, shared %ld, sharing %ld, unshared %ld\n",
+			       status, shared, sharing, unshared);
+		ok = false;
+	}
+
+	/* Each child checks that its memory reads back as it was written. */
+	checked = write(go[1], "xx", 2) == 2;
+out:
+	ksm_sysfs_write("run", 0);
+	close(go[0]);
+	close(go[1]);
+	for (i = 0; i < 2; i++) {
+		if (pid[i] <= 0)
+			continue;
+		if (!checked)
+			kill(pid[i], SIGKILL);
+		if (waitpid(pid[i], &status, 0) == pid[i] && checked &&
+		    (!WIFEXITED(status) || WEXITSTATUS(status))) {
+			ksft_print_msg("child %d: the memory changed (0x%x)\n",
+				       i + 1, status);
+			ok = false;
+		}
+	}
+	ok = ok && checked;
+	if (ok && !in_second)
+		ksft_test_result_skip("run=2 never stopped in the second mm (%d tries)\n",
+				      tries);
+	else
+		ksft_test_result(ok,
+				 "run=2 interrupted between full scans, then run=1 with refresh on\n");
+}
+
 /* unstable_refresh_millisecs takes 0 or 100..3600000. */
 static void test_knob(void)
 {
@@ -584,7 +836,7 @@ static void test_knob(void)
 int main(void)
 {
 	ksft_print_header();
-	ksft_set_plan(6);
+	ksft_set_plan(7);
 	pagesize = getpagesize();
 
 	if (geteuid())
@@ -599,6 +851,7 @@ int main(void)
 	test_fair();
 	test_merge_with_refresh();
 	test_interrupted_unmerge();
+	test_unmerge_between_scans();
 
 	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksft_finished();
