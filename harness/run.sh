@@ -166,6 +166,9 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_unstable_refresh_tests" \
 		"$mm/ksm_unstable_refresh_tests.c" "$mm/vm_util.c" $libs
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_sysfs_input_tests" \
+		"$mm/ksm_sysfs_input_tests.c" $libs
 }
 
 # make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.
