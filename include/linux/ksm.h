@@ -58,8 +58,16 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 {
 	/* Adding mm to ksm is best effort on fork. */
 	if (test_bit(MMF_VM_MERGEABLE, &oldmm->flags)) {
-		long nr_ksm_zero_pages = atomic_long_read(&mm->ksm_zero_pages);
+		/*
+		 * The copy of oldmm that dup_mm() made holds the number of KSM
+		 * zero pages from before oldmm's mmap_lock was taken: ksmd may
+		 * have mapped more since. Now that the page tables are copied
+		 * and oldmm's mmap_lock and vmas are write-locked, its count
+		 * is the number the child got.
+		 */
+		long nr_ksm_zero_pages = atomic_long_read(&oldmm->ksm_zero_pages);
 
+		atomic_long_set(&mm->ksm_zero_pages, nr_ksm_zero_pages);
 		mm->ksm_merging_pages = 0;
 		mm->ksm_rmap_items = 0;
 		atomic_long_add(nr_ksm_zero_pages, &ksm_zero_pages);
