@@ -6,6 +6,8 @@
 #
 #   make demo                      build, boot and show the series at work
 #   make test                      build, boot, run every KSM selftest
+#   make stress                    the KSM stress test alone, STRESS_SECONDS
+#                                  (default 600), with the splat check
 #   make test-base                 the same tests on the unpatched base kernel
 #   make bench                     base and series side by side: table, CSV, plot
 #   make check                     checkpatch --strict, a W=1 build of the series,
@@ -17,7 +19,7 @@
 OUT ?= $(CURDIR)/out
 export OUT
 
-.PHONY: all demo test test-base bench check apply kernel deps clean
+.PHONY: all demo test stress test-base bench check apply kernel deps clean
 
 all: test
 
@@ -26,6 +28,9 @@ demo:
 
 test:
 	@harness/run.sh test
+
+stress:
+	@harness/run.sh stress
 
 test-base:
 	@harness/run.sh test-base

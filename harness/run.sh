@@ -9,6 +9,7 @@
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary
 #   demo    kernel + demo program, boot, run the demo workload
 #   test-base  the selftests on the pristine base kernel (expected to fail)
+#   stress  kernel + ksm_stress_tests alone for STRESS_SECONDS (600), summary
 #   check   checkpatch --strict on the series, W=1 build of its C files,
 #           W=1 builds of mm/ksm.o for arm64 64K, ppc64le and s390x
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
@@ -169,6 +170,9 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_sysfs_input_tests" \
 		"$mm/ksm_sysfs_input_tests.c" $libs
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_stress_tests" \
+		"$mm/ksm_stress_tests.c" $libs
 }
 
 # make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.
@@ -286,6 +290,23 @@ run_tests() {
 step_test() {
 	step_kernel
 	run_tests series
+}
+
+# The stress test alone, longer (STRESS_SECONDS), on the series kernel.
+step_stress() {
+	step_kernel
+	local g=$OUT/guest/stress secs=${STRESS_SECONDS:-600}
+	rm -rf "$g"
+	mkdir -p "$g/root/tests"
+	build_selftests "$OUT/src/series" "$OUT/build/series" "$g/root/tests" > "$g/build.log" 2>&1 ||
+		{ cat "$g/build.log" >&2; die "selftest build failed"; }
+	echo "mm|$((secs + 900))|./ksm_stress_tests $secs" > "$g/root/tests.list"
+	make_initramfs "$g/root" test "$g/initramfs.cpio"
+	GUEST_TIMEOUT=$((secs + 1200 > GUEST_TIMEOUT ? secs + 1200 : GUEST_TIMEOUT)) \
+		boot "$OUT/build/series/arch/x86/boot/bzImage" "$g/initramfs.cpio" \
+		"$OUT/stress" || true
+	grep '^#' "$OUT/stress/results.log" >&2 || true
+	summarize "$OUT/stress"
 }
 
 # The same tests against the pristine base kernel: shows which of them
@@ -516,10 +537,10 @@ step_check_cross() {
 }
 
 case "${1:-}" in
-deps|base|kernel|test|demo) "step_$1" ;;
+deps|base|kernel|test|demo|stress) "step_$1" ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo|bench|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|check|check-cross [BASE SERIES]" ;;
 esac
