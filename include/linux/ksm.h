@@ -62,8 +62,10 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 		 * The copy of oldmm that dup_mm() made holds the number of KSM
 		 * zero pages from before oldmm's mmap_lock was taken: ksmd may
 		 * have mapped more since. Now that the page tables are copied
-		 * and oldmm's mmap_lock and vmas are write-locked, its count
-		 * is the number the child got.
+		 * and oldmm's mmap_lock and vmas are write-locked, oldmm's
+		 * count is what the child got, but for VM_DONTCOPY and
+		 * VM_WIPEONFORK vmas and for a truncation of a private file
+		 * mapping racing with the copy, as before.
 		 */
 		long nr_ksm_zero_pages = atomic_long_read(&oldmm->ksm_zero_pages);
 
