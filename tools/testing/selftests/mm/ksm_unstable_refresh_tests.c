@@ -384,6 +384,28 @@ static bool wait_trees_built(long unique)
 }
 
 /*
+ * time_unmerge - how long an uninterrupted run=2 takes, in microseconds, or
+ * -1 if it failed. ksmd is stopped first: the write to run would otherwise
+ * wait for the batch in progress, and a signal in that time would stop the
+ * unmerge before it starts.
+ */
+static long time_unmerge(void)
+{
+	double secs;
+	int status;
+
+	if (!ksm_sysfs_write("run", 0))
+		return -1;
+	status = unmerge_and_kill(-1, &secs);
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		ksft_print_msg("run=2 failed: status 0x%x\n", status);
+		return -1;
+	}
+	ksft_print_msg("run=2 took %.1f ms\n", secs * 1000);
+	return secs * 1e6;
+}
+
+/*
  * run=2 interrupted by a signal leaves part of the rmap_items and of the
  * unstable tree behind, and ksmd picks up from there after run=1. With the
  * refresh pass on, its cursor must not be left on an item that the
@@ -436,21 +458,9 @@ static void test_interrupted_unmerge(void)
 		goto out;
 	}
 
-	/*
-	 * How long does an uninterrupted run=2 take? ksmd is stopped first,
-	 * between two batches: the write to run would otherwise wait for the
-	 * batch in progress, and a signal in that time stops the unmerge
-	 * before it starts.
-	 */
-	if (!ksm_sysfs_write("run", 0))
+	full_us = time_unmerge();
+	if (full_us < 0)
 		goto out;
-	status = unmerge_and_kill(-1, &secs);
-	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		ksft_print_msg("run=2 failed: status 0x%x\n", status);
-		goto out;
-	}
-	ksft_print_msg("run=2 took %.1f ms\n", secs * 1000);
-	full_us = secs * 1e6;
 	delay_us = full_us / 8;
 
 	/* Kill it at a fraction of that, until it was interrupted. */
@@ -653,20 +663,10 @@ static void test_unmerge_between_scans(void)
 		goto out;
 	}
 
-	/*
-	 * How long does an uninterrupted run=2 take? run=0 first returns
-	 * when ksmd's batch, and with it a full scan, is over: the write to
-	 * run would otherwise wait for it.
-	 */
-	if (!ksm_sysfs_write("run", 0))
+	/* run=0 returns when ksmd's batch, and a full scan, is over. */
+	full_us = time_unmerge();
+	if (full_us < 0)
 		goto out;
-	status = unmerge_and_kill(-1, &secs);
-	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		ksft_print_msg("run=2 failed: status 0x%x\n", status);
-		goto out;
-	}
-	ksft_print_msg("run=2 took %.1f ms\n", secs * 1000);
-	full_us = secs * 1e6;
 	delay_us = full_us / 4;
 
 	ok = true;
