@@ -372,11 +372,43 @@ unmap:
 }
 
 #ifdef __NR_userfaultfd
+/*
+ * A userfaultfd that reports write-protect faults, or -1 once the test
+ * result says why there is none.
+ */
+static int uffd_open_wp(void)
+{
+	struct uffdio_api uffdio_api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+	};
+	int uffd;
+
+	/* See if UFFD is around. */
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0) {
+		ksft_test_result_skip("__NR_userfaultfd failed\n");
+		return -1;
+	}
+
+	/* See if UFFD-WP is around. */
+	if (ioctl(uffd, UFFDIO_API, &uffdio_api) < 0) {
+		ksft_test_result_fail("UFFDIO_API failed\n");
+		close(uffd);
+		return -1;
+	}
+	if (!(uffdio_api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		ksft_test_result_skip("UFFD_FEATURE_PAGEFAULT_FLAG_WP not available\n");
+		close(uffd);
+		return -1;
+	}
+	return uffd;
+}
+
 static void test_unmerge_uffd_wp(void)
 {
 	struct uffdio_writeprotect uffd_writeprotect;
 	const unsigned int size = 2 * MiB;
-	struct uffdio_api uffdio_api;
 	char *map;
 	int uffd;
 
@@ -386,24 +418,9 @@ static void test_unmerge_uffd_wp(void)
 	if (map == MAP_FAILED)
 		return;
 
-	/* See if UFFD is around. */
-	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0) {
-		ksft_test_result_skip("__NR_userfaultfd failed\n");
+	uffd = uffd_open_wp();
+	if (uffd < 0)
 		goto unmap;
-	}
-
-	/* See if UFFD-WP is around. */
-	uffdio_api.api = UFFD_API;
-	uffdio_api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-	if (ioctl(uffd, UFFDIO_API, &uffdio_api) < 0) {
-		ksft_test_result_fail("UFFDIO_API failed\n");
-		goto close_uffd;
-	}
-	if (!(uffdio_api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
-		ksft_test_result_skip("UFFD_FEATURE_PAGEFAULT_FLAG_WP not available\n");
-		goto close_uffd;
-	}
 
 	/* Register UFFD-WP, no need for an actual handler. */
 	if (uffd_register(uffd, map, size, false, true, false)) {
@@ -535,7 +552,6 @@ static void __test_merge_uffd_wp(bool zero)
 	struct uffdio_writeprotect uffd_writeprotect;
 	unsigned long size = nr_pages * pagesize;
 	int uffd, missed = 0, reported, merged, i;
-	struct uffdio_api uffdio_api;
 	char saved_zero_pages = 0;
 	char *map;
 
@@ -555,22 +571,9 @@ static void __test_merge_uffd_wp(bool zero)
 		}
 	}
 
-	/* See if UFFD and UFFD-WP are around. */
-	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0) {
-		ksft_test_result_skip("__NR_userfaultfd failed\n");
+	uffd = uffd_open_wp();
+	if (uffd < 0)
 		goto restore;
-	}
-	uffdio_api.api = UFFD_API;
-	uffdio_api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-	if (ioctl(uffd, UFFDIO_API, &uffdio_api) < 0) {
-		ksft_test_result_fail("UFFDIO_API failed\n");
-		goto close_uffd;
-	}
-	if (!(uffdio_api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
-		ksft_test_result_skip("UFFD_FEATURE_PAGEFAULT_FLAG_WP not available\n");
-		goto close_uffd;
-	}
 
 	/* Stabilize accounting by disabling KSM completely. */
 	if (ksm_unmerge()) {
