@@ -42,6 +42,7 @@
 #include <linux/oom.h>
 #include <linux/numa.h>
 #include <linux/pagewalk.h>
+#include <linux/userfaultfd_k.h>
 
 #include <asm/tlbflush.h>
 #include "internal.h"
@@ -671,6 +672,13 @@ static int break_ksm(struct vm_area_struct *vma, unsigned long addr, bool lock_v
 			/* Small folio implies FW_LEVEL_PTE. */
 			if (!folio_test_large(folio) &&
 			    (folio_test_ksm(folio) || is_ksm_zero_pte(fw.pte)))
+				ksm_page = true;
+			/*
+			 * The unshare fault splits KSM's huge zero page into
+			 * KSM zero pages, and unshares the one at @addr.
+			 */
+			else if (fw.level == FW_LEVEL_PMD &&
+				 is_ksm_zero_pmd(fw.pmd))
 				ksm_page = true;
 			folio_walk_end(&fw, vma);
 		}
@@ -1381,10 +1389,11 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  */
 static bool folio_refs_explained(struct folio *folio, int extra)
 {
-	/* A large folio in the swap cache holds one reference a page. */
-	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio), folio);
+	/* A folio in the swap cache holds one reference a page. */
+	long swapcache = folio_test_swapcache(folio) ? folio_nr_pages(folio) : 0;
+
 	return folio_ref_count(folio) ==
-	       folio_mapcount(folio) + folio_test_swapcache(folio) + extra;
+	       folio_mapcount(folio) + swapcache + extra;
 }
 
 /*
@@ -1917,6 +1926,385 @@ out_unlock:
 	return leading;
 }
 
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/**
+ * DOC: Zero-filled large folios
+ *
+ * Most anonymous memory of a machine with transparent huge pages enabled
+ * sits in PMD-mapped THPs, and so does most of its zero-filled memory:
+ * guest RAM that the guest cleared, heaps touched and left. Merging their
+ * pages one at a time, as KSM did, split each THP on its first zero-filled
+ * page, even where nothing was to be gained, and left a page table of 512
+ * zero PTEs where one PMD does.
+ *
+ * When the scan first meets a zero-filled page of a large folio, it looks
+ * at the whole folio once (zero_large_folio_sample()). A PMD-mapped THP
+ * that is zero-filled throughout is replaced by the huge zero page
+ * (merge_huge_zero_page()), with the rules of the small pages: its PMD is
+ * write-protected and flushed before the full check, and cleared and
+ * flushed before the folio's references are counted, nothing but the
+ * mapping may hold the folio, and the vma must be one where a read fault
+ * could have placed the huge zero page. The PMD is marked dirty to tell it from a
+ * huge zero page mapped by a read fault (is_ksm_zero_pmd()); it counts as
+ * HPAGE_PMD_NR KSM zero pages, and when it is split, by a write or to
+ * unmerge it, its PTEs become KSM zero pages.
+ *
+ * Any other large folio is split only if at least zero_pages_thp_split_min
+ * of every HPAGE_PMD_NR of its pages are zero-filled: splitting costs the
+ * huge mapping of the pages that are not, and khugepaged collapses a range
+ * again when no more than khugepaged/max_ptes_none of its PTEs are empty or
+ * map the zero page (511 by default), so that a split of a THP that is not
+ * zero-filled throughout would be undone, and the memory taken again. The
+ * default, HPAGE_PMD_NR, splits no THP; a user who lowers max_ptes_none
+ * may lower zero_pages_thp_split_min to one more than it. The split itself
+ * maps the zero-filled pages to the zero page, in one step, as every split
+ * of an anonymous THP does; KSM then marks those that were zero-filled
+ * before the split as its own (ksm_claim_split_zero_pages()), so that they
+ * are counted and unmerged like any page that KSM merged.
+ *
+ * A large folio that stays whole is not looked at again in this scan: its
+ * zero-filled pages are skipped, the others go on to the trees as before.
+ * Large folios of mlocked vmas, of vmas armed for userfaultfd write
+ * protection, and folios that something but their mappings holds are left
+ * whole, zero-filled or not.
+ */
+
+/* The share of a THP's pages that must be zero-filled for a split. */
+static unsigned int ksm_zero_pages_thp_split_min __read_mostly;
+
+/* Huge zero pages that KSM placed */
+static unsigned long ksm_zero_pages_thp_merged;
+
+/* ksmd alone uses it, under ksm_thread_mutex. */
+static struct {
+	struct folio *kept;	/* left whole in this scan; never dereferenced */
+	unsigned long start;	/* where the folio's first page would be */
+	unsigned int first, end; /* the folio's pages under the PMD of start */
+	DECLARE_BITMAP(zero, MAX_PTRS_PER_PTE);	/* mapped and zero-filled */
+} ksm_zero_thp;
+
+static void zero_large_folio_keep(struct folio *folio)
+{
+	ksm_zero_thp.kept = folio;
+}
+
+/*
+ * zero_large_folio_sample - find the pages of @folio that this vma maps
+ * where it would map them, and that look zero-filled
+ * @page: a page of @folio, mapped at @addr
+ *
+ * Returns how many it found, in ksm_zero_thp.zero; *@pmd_mapped tells if
+ * @folio is mapped by the PMD at @pmd.
+ */
+static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
+					    struct folio *folio,
+					    struct page *page,
+					    unsigned long addr, pmd_t *pmd,
+					    bool *pmd_mapped)
+{
+	unsigned long start, lo, hi;
+	unsigned int i, nr = 0;
+	pte_t *start_ptep;
+	spinlock_t *ptl;
+	pmd_t pmdval;
+
+	start = addr - folio_page_idx(folio, page) * PAGE_SIZE;
+	lo = max3(start, vma->vm_start, addr & PMD_MASK);
+	hi = min3(start + folio_size(folio), vma->vm_end,
+		  pmd_addr_end(addr, vma->vm_end));
+	ksm_zero_thp.start = start;
+	ksm_zero_thp.first = (lo - start) >> PAGE_SHIFT;
+	ksm_zero_thp.end = (hi - start) >> PAGE_SHIFT;
+	bitmap_zero(ksm_zero_thp.zero, folio_nr_pages(folio));
+	*pmd_mapped = false;
+
+	pmdval = pmdp_get_lockless(pmd);
+	if (pmd_trans_huge(pmdval)) {
+		ptl = pmd_lock(vma->vm_mm, pmd);
+		*pmd_mapped = pmd_trans_huge(*pmd) &&
+			      pmd_folio(*pmd) == folio && start == lo;
+		spin_unlock(ptl);
+		if (!*pmd_mapped)
+			return 0;
+		for (i = 0; i < folio_nr_pages(folio); i++) {
+			if (page_maybe_zero(vma, folio_page(folio, i),
+					    start + i * PAGE_SIZE)) {
+				__set_bit(i, ksm_zero_thp.zero);
+				nr++;
+			}
+		}
+		return nr;
+	}
+
+	start_ptep = pte_offset_map_lock(vma->vm_mm, pmd, lo, &ptl);
+	if (!start_ptep)
+		return 0;
+	for (i = ksm_zero_thp.first; i < ksm_zero_thp.end; i++) {
+		pte_t pte = ptep_get(start_ptep + i - ksm_zero_thp.first);
+		struct page *p = folio_page(folio, i);
+
+		if (pte_present(pte) && pte_pfn(pte) == page_to_pfn(p) &&
+		    page_maybe_zero(vma, p, start + i * PAGE_SIZE)) {
+			__set_bit(i, ksm_zero_thp.zero);
+			nr++;
+		}
+	}
+	pte_unmap_unlock(start_ptep, ptl);
+	return nr;
+}
+
+/* May a read fault have mapped the huge zero page at @haddr in @vma? */
+static bool vma_huge_zero_mergeable(struct vm_area_struct *vma)
+{
+	return transparent_hugepage_use_zero_page() &&
+	       thp_vma_allowable_order(vma, vma->vm_flags, TVA_ENFORCE_SYSFS,
+				       PMD_ORDER);
+}
+
+static bool folio_zero_filled(struct folio *folio)
+{
+	unsigned int i;
+
+	for (i = 0; i < folio_nr_pages(folio); i++) {
+		if (!pages_identical(folio_page(folio, i), ZERO_PAGE(0)))
+			return false;
+		cond_resched();
+	}
+	return true;
+}
+
+/*
+ * write_protect_huge_pmd - make the PMD that maps @folio at @haddr read-only
+ * and clean, so that a write to @folio faults and its content can be checked
+ * without the PMD lock; the PMD is left in *@orig
+ *
+ * As write_protect_page() does for a PTE, but for an anonymous exclusive
+ * folio that stays so: a write fault reuses it. Returns false if @folio is
+ * no longer mapped there, or is held by something but its mappings.
+ */
+static bool write_protect_huge_pmd(struct vm_area_struct *vma,
+				   unsigned long haddr, pmd_t *pmd,
+				   struct folio *folio, pmd_t *orig)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	spinlock_t *ptl;
+	pmd_t entry;
+	bool ok = false;
+
+	ptl = pmd_lock(mm, pmd);
+	entry = *pmd;
+	if (!pmd_trans_huge(entry) || pmd_folio(entry) != folio)
+		goto unlock;
+	if (pmd_write(entry) || pmd_dirty(entry)) {
+		flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
+		entry = pmdp_huge_clear_flush(vma, haddr, pmd);
+		/* No GUP-fast may pin it now: see write_protect_page(). */
+		if (!folio_refs_explained(folio, 1)) {
+			set_pmd_at(mm, haddr, pmd, entry);
+			goto unlock;
+		}
+		if (pmd_dirty(entry))
+			folio_mark_dirty(folio);
+		entry = pmd_mkclean(pmd_wrprotect(entry));
+		set_pmd_at(mm, haddr, pmd, entry);
+	}
+	*orig = entry;
+	ok = true;
+unlock:
+	spin_unlock(ptl);
+	return ok;
+}
+
+/*
+ * merge_huge_zero_page - replace the PMD-mapped THP @folio at @haddr by the
+ * huge zero page; @folio is locked, and the caller holds a reference on it
+ *
+ * The PMD is write-protected and flushed before the full check, which may
+ * then read the folio without a lock held (a PMD maps up to 512 MiB), and
+ * replaced if it is still the same. One mmu notifier range covers both.
+ */
+static bool merge_huge_zero_page(struct vm_area_struct *vma,
+				 unsigned long haddr, pmd_t *pmd,
+				 struct folio *folio)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	struct folio *zero_folio;
+	pmd_t orig, old;
+	spinlock_t *ptl;
+	bool ok = false;
+
+	zero_folio = mm_get_huge_zero_folio(mm);
+	if (!zero_folio)
+		return false;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, haddr,
+				haddr + HPAGE_PMD_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	if (!write_protect_huge_pmd(vma, haddr, pmd, folio, &orig) ||
+	    !folio_zero_filled(folio))
+		goto out;
+
+	ptl = pmd_lock(mm, pmd);
+	if (!pmd_same(*pmd, orig))
+		goto unlock;
+	old = pmdp_huge_clear_flush(vma, haddr, pmd);
+	if (!folio_refs_explained(folio, 1)) {
+		set_pmd_at(mm, haddr, pmd, old);
+		goto unlock;
+	}
+	/* The deposited page table stays, as for a huge zero page. */
+	set_pmd_at(mm, haddr, pmd,
+		   pmd_mkdirty(pmd_mkhuge(mk_pmd(&zero_folio->page,
+						 vma->vm_page_prot))));
+	folio_remove_rmap_pmd(folio, &folio->page, vma);
+	if (!folio_mapped(folio))
+		folio_free_swap(folio);
+	add_mm_counter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
+	ksm_map_zero_pages(mm, HPAGE_PMD_NR);
+	ksm_zero_pages_merged += HPAGE_PMD_NR;
+	ksm_zero_pages_thp_merged++;
+	folio_put(folio);	/* the reference of the PMD */
+	ok = true;
+unlock:
+	spin_unlock(ptl);
+out:
+	mmu_notifier_invalidate_range_end(&range);
+	return ok;
+}
+
+/*
+ * zero_large_folio_verify - keep in ksm_zero_thp.zero the pages that are
+ * zero-filled in full; false as soon as fewer than @min can be
+ */
+static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
+				    unsigned int min)
+{
+	unsigned int i;
+
+	for_each_set_bit(i, ksm_zero_thp.zero, folio_nr_pages(folio)) {
+		if (pages_identical(folio_page(folio, i), ZERO_PAGE(0)))
+			continue;
+		__clear_bit(i, ksm_zero_thp.zero);
+		if (--nr < min)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * ksm_claim_split_zero_pages - make KSM's the zero pages that the split of
+ * a large folio just mapped in place of its pages that were zero-filled
+ *
+ * Only the dirty bit of the PTEs changes, not what they map, nor that they
+ * are write-protected: no TLB flush and no mmu notifier are needed, as for
+ * the split of a huge zero PMD. A zero page that a read fault mapped after
+ * a MADV_DONTNEED racing with the split may be taken for one that the split
+ * mapped: it is then counted and unmerged as KSM's, which it might have been.
+ *
+ * Returns how many pages it marked.
+ */
+static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
+					       pmd_t *pmd)
+{
+	unsigned long start = ksm_zero_thp.start;
+	unsigned int i = ksm_zero_thp.first, nr = 0;
+	struct mm_struct *mm = vma->vm_mm;
+	pte_t *start_ptep;
+	spinlock_t *ptl;
+
+	start_ptep = pte_offset_map_lock(mm, pmd, start + i * PAGE_SIZE, &ptl);
+	if (!start_ptep)
+		return 0;
+	for_each_set_bit_from(i, ksm_zero_thp.zero, ksm_zero_thp.end) {
+		pte_t *ptep = start_ptep + i - ksm_zero_thp.first;
+		unsigned long a = start + i * PAGE_SIZE;
+		pte_t pte = ptep_get(ptep);
+
+		if (!pte_present(pte) || !is_zero_pfn(pte_pfn(pte)) ||
+		    pte_dirty(pte))
+			continue;
+		pte = ptep_get_and_clear(mm, a, ptep);
+		set_pte_at(mm, a, ptep, pte_mkdirty(pte));
+		ksm_map_zero_page(mm);
+		ksm_zero_pages_merged++;
+		nr++;
+	}
+	pte_unmap_unlock(start_ptep, ptl);
+	return nr;
+}
+
+/*
+ * merge_zero_large_folio - the zero-page step for a page of a large folio
+ * @page: a zero-filled page of a large folio, mapped at @addr in @vma; the
+ *        caller holds a reference on it and mmap_lock for read
+ * @nr: out, how many pages from @page on were merged without a gap
+ * @merged: out, how many pages were merged
+ *
+ * See "Zero-filled large folios". A page of a large folio never goes on to
+ * the trees from here: where the folio is not merged or split, it is left
+ * whole, and a page that it is split from is scanned again next time.
+ */
+static void merge_zero_large_folio(struct vm_area_struct *vma,
+				   unsigned long addr, struct page *page,
+				   unsigned int *nr, unsigned int *merged)
+{
+	struct folio *folio = page_folio(page);
+	unsigned int nr_zero, min;
+	bool pmd_mapped;
+	pmd_t *pmd;
+
+	if (folio == ksm_zero_thp.kept)
+		return;
+	if (userfaultfd_wp(vma) || !folio_refs_explained(folio, 1)) {
+		zero_large_folio_keep(folio);
+		return;
+	}
+	/* A folio locked by someone else is looked at from its next page. */
+	pmd = mm_find_pmd(vma->vm_mm, addr);
+	if (!pmd || !folio_trylock(folio))
+		return;
+	nr_zero = zero_large_folio_sample(vma, folio, page, addr, pmd,
+					  &pmd_mapped);
+	if (pmd_mapped && nr_zero == HPAGE_PMD_NR &&
+	    vma_huge_zero_mergeable(vma) &&
+	    merge_huge_zero_page(vma, ksm_zero_thp.start, pmd, folio)) {
+		folio_unlock(folio);
+		*nr = (ksm_zero_thp.start + HPAGE_PMD_SIZE - addr) >> PAGE_SHIFT;
+		*merged = HPAGE_PMD_NR;
+		return;
+	}
+
+	min = DIV_ROUND_UP(READ_ONCE(ksm_zero_pages_thp_split_min) *
+			   folio_nr_pages(folio), HPAGE_PMD_NR);
+	if (nr_zero < min || !zero_large_folio_verify(folio, nr_zero, min) ||
+	    split_huge_page(page)) {
+		folio_unlock(folio);
+		zero_large_folio_keep(folio);
+		return;
+	}
+	/* @page is still locked, and the reference is on it now. */
+	unlock_page(page);
+	*merged = ksm_claim_split_zero_pages(vma, pmd);
+}
+
+/* A new scan looks at every large folio again. */
+static void zero_large_folios_forget(void)
+{
+	ksm_zero_thp.kept = NULL;
+}
+#else
+static inline void merge_zero_large_folio(struct vm_area_struct *vma,
+					  unsigned long addr, struct page *page,
+					  unsigned int *nr, unsigned int *merged)
+{
+}
+
+static inline void zero_large_folios_forget(void)
+{
+}
+#endif /* CONFIG_TRANSPARENT_HUGEPAGE */
+
 /*
  * try_to_merge_with_zero_page - replace @page, and the zero-filled pages
  * after it, by the zero page
@@ -1924,8 +2312,9 @@ out_unlock:
  *      merged from @page on without a gap
  * @merged: out, how many were merged in all
  *
- * Returns 0 if @page was merged or is no longer a merging candidate (its
- * vma went away), -EFAULT otherwise, also when the vma may not map the zero
+ * Returns 0 if @page was merged, is no longer a merging candidate (its vma
+ * went away) or is a page of a large folio (merge_zero_large_folio() deals
+ * with those), -EFAULT otherwise, also when the vma may not map the zero
  * page (vma_zero_mergeable()).
  */
 static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
@@ -1956,16 +2345,15 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 		 */
 		err = 0;
 	} else if (!vma_zero_mergeable(vma)) {
-		/* Go on to the trees. */
+		/* Go on to the trees, but for a large folio: keep it whole. */
+		if (folio_test_large(folio))
+			err = 0;
 	} else if (folio_test_large(folio)) {
-		/* try_to_merge_one_page() splits it first. */
-		struct page *zero_page = ZERO_PAGE(addr);
-
-		err = try_to_merge_one_page(vma, page, zero_page);
-		trace_ksm_merge_one_page(page_to_pfn(zero_page), rmap_item,
-					 mm, err);
-		*nr = !err;
-		*merged = *nr;
+		merge_zero_large_folio(vma, addr, page, nr, merged);
+		err = 0;
+		if (*merged)
+			trace_ksm_merge_one_page(my_zero_pfn(addr), rmap_item,
+						 mm, 0);
 	} else if (pages_identical(page, ZERO_PAGE(addr))) {
 		/*
 		 * The architecture may refuse to replace the page even though
@@ -3105,6 +3493,7 @@ static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 			root_unstable_tree[nid] = RB_ROOT;
 		refresh_cursor_reset();
 		ksm_refresh.items = 0;
+		zero_large_folios_forget();
 
 		spin_lock(&ksm_mmlist_lock);
 		slot = list_entry(mm_slot->slot.mm_node.next,
@@ -4257,6 +4646,40 @@ static ssize_t zero_pages_merged_show(struct kobject *kobj,
 }
 KSM_ATTR_RO(zero_pages_merged);
 
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static ssize_t zero_pages_thp_split_min_show(struct kobject *kobj,
+					     struct kobj_attribute *attr,
+					     char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(ksm_zero_pages_thp_split_min));
+}
+
+static ssize_t zero_pages_thp_split_min_store(struct kobject *kobj,
+					      struct kobj_attribute *attr,
+					      const char *buf, size_t count)
+{
+	unsigned int value;
+	int err;
+
+	err = kstrtouint(buf, 10, &value);
+	if (err || !value || value > HPAGE_PMD_NR)
+		return -EINVAL;
+
+	WRITE_ONCE(ksm_zero_pages_thp_split_min, value);
+
+	return count;
+}
+KSM_ATTR(zero_pages_thp_split_min);
+
+static ssize_t zero_pages_thp_merged_show(struct kobject *kobj,
+					  struct kobj_attribute *attr,
+					  char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_zero_pages_thp_merged));
+}
+KSM_ATTR_RO(zero_pages_thp_merged);
+#endif /* CONFIG_TRANSPARENT_HUGEPAGE */
+
 static ssize_t unstable_refresh_millisecs_show(struct kobject *kobj,
 					       struct kobj_attribute *attr,
 					       char *buf)
@@ -4626,6 +5049,10 @@ static struct attribute *ksm_attrs[] = {
 	&use_zero_pages_attr.attr,
 	&zero_pages_min_age_attr.attr,
 	&zero_pages_merged_attr.attr,
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	&zero_pages_thp_split_min_attr.attr,
+	&zero_pages_thp_merged_attr.attr,
+#endif
 	&unstable_refresh_millisecs_attr.attr,
 	&unstable_refreshed_attr.attr,
 	&unstable_refresh_dropped_attr.attr,
@@ -4654,6 +5081,10 @@ static int __init ksm_init(void)
 	zero_checksum = calc_checksum(ZERO_PAGE(0));
 	/* Default to false for backwards compatibility */
 	ksm_use_zero_pages = false;
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	/* Split no THP: see "Zero-filled large folios". */
+	ksm_zero_pages_thp_split_min = HPAGE_PMD_NR;
+#endif
 
 	err = ksm_slab_init();
 	if (err)

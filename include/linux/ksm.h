@@ -33,12 +33,27 @@ void __ksm_exit(struct mm_struct *mm);
  */
 #define is_ksm_zero_pte(pte)	(is_zero_pfn(pte_pfn(pte)) && pte_dirty(pte))
 
+/*
+ * The same holds for the huge zero page that KSM maps in place of a
+ * zero-filled THP. It counts as HPAGE_PMD_NR KSM zero pages, and splitting
+ * its PMD makes each of its PTEs a KSM zero page.
+ */
+static inline bool is_ksm_zero_pmd(pmd_t pmd)
+{
+	return is_huge_zero_pmd(pmd) && pmd_dirty(pmd);
+}
+
 extern atomic_long_t ksm_zero_pages;
+
+static inline void ksm_map_zero_pages(struct mm_struct *mm, long nr)
+{
+	atomic_long_add(nr, &ksm_zero_pages);
+	atomic_long_add(nr, &mm->ksm_zero_pages);
+}
 
 static inline void ksm_map_zero_page(struct mm_struct *mm)
 {
-	atomic_long_inc(&ksm_zero_pages);
-	atomic_long_inc(&mm->ksm_zero_pages);
+	ksm_map_zero_pages(mm, 1);
 }
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
@@ -48,6 +63,16 @@ static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 		atomic_long_dec(&mm->ksm_zero_pages);
 	}
 }
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static inline void ksm_might_unmap_zero_pmd(struct mm_struct *mm, pmd_t pmd)
+{
+	if (is_ksm_zero_pmd(pmd)) {
+		atomic_long_sub(HPAGE_PMD_NR, &ksm_zero_pages);
+		atomic_long_sub(HPAGE_PMD_NR, &mm->ksm_zero_pages);
+	}
+}
+#endif
 
 static inline long mm_ksm_zero_pages(struct mm_struct *mm)
 {
@@ -136,6 +161,15 @@ static inline void ksm_exit(struct mm_struct *mm)
 }
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
+{
+}
+
+static inline bool is_ksm_zero_pmd(pmd_t pmd)
+{
+	return false;
+}
+
+static inline void ksm_might_unmap_zero_pmd(struct mm_struct *mm, pmd_t pmd)
 {
 }
 

@@ -64,6 +64,7 @@ enum kind {
 #define F_SERIES	0x1	/* added by the series: absent from the base */
 #define F_IDLE		0x2	/* can change only with no KSM page shared */
 #define F_TRUNC		0x4	/* stored truncated to an unsigned int */
+#define F_PMD_NR	0x8	/* max: pages in a PMD, set at run time */
 
 struct knob {
 	const char *name;
@@ -77,7 +78,7 @@ struct knob {
 #define ULMAX ULONG_MAX
 #define UIMAX UINT_MAX
 
-static const struct knob knobs[] = {
+static struct knob knobs[] = {
 	{ "run", K_UINT, 0, 2, 0, 0, 1, 0 },
 	{ "sleep_millisecs", K_UINT, 0, UIMAX, 0, 0, 37, 0 },
 	{ "pages_to_scan", K_UINT, 0, UIMAX, 0, 0, 37, 0 },
@@ -85,6 +86,9 @@ static const struct knob knobs[] = {
 	{ "zero_pages_min_age", K_UINT, 0, 255, 0, 0, 37, F_SERIES },
 	{ "unstable_refresh_millisecs", K_UINT, 0, 3600000, 1, 99, 370,
 	  F_SERIES },
+	/* 1 to the pages of a PMD-sized THP (512 with 4 KiB pages on x86). */
+	{ "zero_pages_thp_split_min", K_UINT, 1, 512, 0, 0, 37,
+	  F_SERIES | F_PMD_NR },
 	/* Overflow is -ERANGE: the store returns kstrtoul()'s error. */
 	{ "merge_across_nodes", K_ULONG_RAW, 0, 1, 0, 0, 1, F_IDLE },
 	/* Overflow is -ERANGE: the store returns kstrtoint()'s error. */
@@ -113,6 +117,7 @@ static const struct knob knobs[] = {
 	{ "stable_node_chains", K_RO },
 	{ "stable_node_dups", K_RO },
 	{ "zero_pages_merged", K_RO, .flags = F_SERIES },
+	{ "zero_pages_thp_merged", K_RO, .flags = F_SERIES },
 	{ "unstable_refreshed", K_RO, .flags = F_SERIES },
 	{ "unstable_refresh_dropped", K_RO, .flags = F_SERIES },
 };
@@ -712,6 +717,7 @@ static const struct race_knob {
 	{ "use_zero_pages", 0, 1 },
 	{ "smart_scan", 0, 1 },
 	{ "zero_pages_min_age", 0, 255 },
+	{ "zero_pages_thp_split_min", 1, 2 },
 	{ "unstable_refresh_millisecs", 100, 2000 },
 	{ "advisor_max_cpu", 0, 100 },
 	{ "advisor_min_pages_to_scan", 1, 1000 },
@@ -883,6 +889,21 @@ static void restore_all(void)
 	restore_one("run");
 }
 
+/* Pages in a PMD-sized THP, @dflt if the kernel does not say. */
+static unsigned long long pmd_pages(unsigned long long dflt)
+{
+	unsigned long long size = 0;
+	FILE *f;
+
+	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r");
+	if (!f)
+		return dflt;
+	if (fscanf(f, "%llu", &size) != 1)
+		size = 0;
+	fclose(f);
+	return size ? size / getpagesize() : dflt;
+}
+
 int main(void)
 {
 	unsigned int i;
@@ -894,6 +915,9 @@ int main(void)
 		ksft_exit_skip("no %s\n", KSM_DIR);
 	ksft_set_plan(NR_KNOBS + 2);
 
+	for (i = 0; i < NR_KNOBS; i++)
+		if (knobs[i].flags & F_PMD_NR)
+			knobs[i].max = pmd_pages(knobs[i].max);
 	save_all();
 	atexit(restore_all);
 	if (!knob_set("run", "0") || !knob_set("advisor_mode", "none"))

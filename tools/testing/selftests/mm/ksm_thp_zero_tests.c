@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KSM and zero-filled transparent huge pages (use_zero_pages=1): a THP that
+ * is zero-filled throughout becomes the huge zero page without a split, a
+ * THP that is only partly zero is split only from zero_pages_thp_split_min
+ * zero-filled pages on, and pinned, mlocked and userfaultfd-wp THPs are
+ * left alone. The counters (ksm_zero_pages, zero_pages_merged,
+ * zero_pages_thp_merged, /proc/self/ksm_stat, thp_split_page of
+ * /proc/vmstat), /proc/self/pagemap and /proc/kpageflags show what
+ * happened. Writes, fork and unmerging after the merge behave as documented.
+ *
+ * Each test maps its THPs, starts ksmd and waits for two full scans, so
+ * that ksmd has seen every page of the area at least once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include "../kselftest.h"
+#include "vm_util.h"
+
+#define THP_PATH "/sys/kernel/mm/transparent_hugepage/"
+#define KPF_THP		22
+#define KPF_ZERO_PAGE	24
+
+static size_t pagesize, thpsize, nr_sub;
+
+static const char *const saved_knobs[] = {
+	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
+	"zero_pages_min_age", "zero_pages_thp_split_min", "smart_scan",
+};
+
+static long saved[ARRAY_SIZE(saved_knobs)];
+
+static int read_thp_knob(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), THP_PATH "%s", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+static bool write_thp_knob(const char *name, const char *val)
+{
+	char path[128];
+	bool ok;
+	int fd;
+
+	snprintf(path, sizeof(path), THP_PATH "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+static long vmstat_read(const char *field)
+{
+	size_t len = strlen(field);
+	char line[128];
+	long val = -1;
+	FILE *f;
+
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ' ')
+			val = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+/* AnonHugePages, in kB, of the vma that holds @addr. */
+static long anon_huge_kb(const char *addr)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	bool in = false;
+	char line[256];
+	long kb = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = start <= a && a < end;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* The /proc/kpageflags of the page mapped at @addr, 0 if none. */
+static uint64_t kpageflags_at(const char *addr)
+{
+	unsigned long pfn;
+	uint64_t flags = 0;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return 0;
+	pfn = pagemap_get_pfn(fd, (char *)addr);
+	close(fd);
+	if (pfn == -1UL)
+		return 0;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &flags, sizeof(flags), pfn * sizeof(flags)) !=
+	    sizeof(flags))
+		flags = 0;
+	close(fd);
+	return flags;
+}
+
+/* @nr THPs, aligned, faulted in by writes of zero. NULL if no THP came. */
+static char *map_thps(size_t nr, char **raw)
+{
+	size_t size = nr * thpsize;
+	char *p;
+
+	*raw = mmap(NULL, size + thpsize, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*raw == MAP_FAILED) {
+		*raw = NULL;
+		return NULL;
+	}
+	p = (char *)(((unsigned long)*raw + thpsize - 1) & ~(thpsize - 1));
+	madvise(p, size, MADV_HUGEPAGE);
+	memset(p, 0, size);
+	if (anon_huge_kb(p) < (long)(size >> 10)) {
+		ksft_print_msg("no THPs: AnonHugePages %ld kB\n",
+			       anon_huge_kb(p));
+		return NULL;
+	}
+	return p;
+}
+
+static void unmap_thps(char *raw, size_t nr)
+{
+	if (raw)
+		munmap(raw, (nr + 1) * thpsize);
+}
+
+static bool all_zero(const char *p, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Start from nothing merged, ksmd stopped, zero-page settings of a test. */
+static bool setup(long split_min)
+{
+	return ksm_sysfs_write("run", 2) &&
+	       ksm_sysfs_write("use_zero_pages", 1) &&
+	       ksm_sysfs_write("zero_pages_min_age", 0) &&
+	       ksm_sysfs_write("zero_pages_thp_split_min", split_min) &&
+	       ksm_sysfs_write("pages_to_scan", 20000) &&
+	       ksm_sysfs_write("sleep_millisecs", 10) &&
+	       ksm_sysfs_write("run", 0);
+}
+
+/* Register @p, start ksmd and wait for two full scans. */
+static bool merge_and_wait(char *p, size_t size)
+{
+	long scans;
+	int i;
+
+	if (madvise(p, size, MADV_MERGEABLE)) {
+		ksft_print_msg("madvise: %s\n", strerror(errno));
+		return false;
+	}
+	scans = ksm_sysfs_read("full_scans");
+	if (!ksm_sysfs_write("run", 1))
+		return false;
+	for (i = 0; i < 60 * 100; i++) {
+		if (ksm_sysfs_read("full_scans") >= scans + 2)
+			return true;
+		usleep(10000);
+	}
+	ksft_print_msg("ksmd did not scan twice in 60 s\n");
+	return false;
+}
+
+/* What the counters said before a test, to compare with after. */
+struct counts {
+	long zero, merged, thp_merged, splits, own;
+};
+
+static void counts_read(struct counts *c)
+{
+	c->zero = ksm_sysfs_read("ksm_zero_pages");
+	c->merged = ksm_sysfs_read("zero_pages_merged");
+	c->thp_merged = ksm_sysfs_read("zero_pages_thp_merged");
+	c->splits = vmstat_read("thp_split_page");
+	c->own = ksm_stat_read(getpid(), "ksm_zero_pages");
+}
+
+static void counts_delta(struct counts *d, const struct counts *before)
+{
+	counts_read(d);
+	d->zero -= before->zero;
+	d->merged -= before->merged;
+	d->thp_merged -= before->thp_merged;
+	d->splits -= before->splits;
+	d->own -= before->own;
+	ksft_print_msg("ksm_zero_pages %+ld, zero_pages_merged %+ld, zero_pages_thp_merged %+ld, thp_split_page %+ld, ksm_stat ksm_zero_pages %+ld\n",
+		       d->zero, d->merged, d->thp_merged, d->splits, d->own);
+}
+
+/* Is the THP at @p now the huge zero page, and counted so? */
+static bool is_huge_zero(const char *p, const struct counts *d, long nr)
+{
+	uint64_t flags = kpageflags_at(p + thpsize / 2);
+
+	if (!(flags & (1ULL << KPF_ZERO_PAGE)) || !(flags & (1ULL << KPF_THP))) {
+		ksft_print_msg("kpageflags %#llx: not the huge zero page\n",
+			       (unsigned long long)flags);
+		return false;
+	}
+	return d->thp_merged == nr && d->zero == nr * (long)nr_sub &&
+	       d->merged == nr * (long)nr_sub && d->own == nr * (long)nr_sub &&
+	       d->splits == 0 && anon_huge_kb(p) == 0;
+}
+
+/* Merge @nr zero-filled THPs; on success, leave them mapped in *@raw. */
+static char *merge_zero_thps(size_t nr, char **raw, struct counts *before,
+			     struct counts *d)
+{
+	char *p;
+
+	*raw = NULL;
+	if (!setup(nr_sub))
+		return NULL;
+	p = map_thps(nr, raw);
+	if (!p)
+		return NULL;
+	counts_read(before);
+	if (!merge_and_wait(p, nr * thpsize))
+		return NULL;
+	ksm_sysfs_write("run", 0);
+	counts_delta(d, before);
+	return p;
+}
+
+static void test_zero_thp(void)
+{
+	struct counts before, d;
+	long rss0, rss1;
+	char *raw, *p;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	rss0 = rss_anon();
+	p = merge_zero_thps(2, &raw, &before, &d);
+	rss1 = rss_anon();
+	ok = p && is_huge_zero(p, &d, 2) && is_huge_zero(p + thpsize, &d, 2) &&
+	     all_zero(p, 2 * thpsize);
+	ksft_print_msg("RssAnon %ld kB before the mapping, %ld kB after the merge\n",
+		       rss0, rss1);
+	ok = ok && rss1 <= rss0 + 256;
+	unmap_thps(raw, 2);
+	ksft_test_result(ok, "zero-filled THPs become the huge zero page, no split\n");
+}
+
+/* Left whole: still a THP, nothing split, nothing merged. */
+static bool kept_whole(const char *p, const struct counts *d)
+{
+	return anon_huge_kb(p) == (long)(thpsize >> 10) && d->splits == 0 &&
+	       d->zero == 0 && d->thp_merged == 0 && d->own == 0;
+}
+
+static void test_last_byte(void)
+{
+	struct counts before, d;
+	char *raw = NULL, *p;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!setup(nr_sub))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	p[thpsize - 1] = 1;
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	counts_delta(&d, &before);
+	ok = kept_whole(p, &d) && p[thpsize - 1] == 1 &&
+	     all_zero(p, thpsize - 1);
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, 1);
+	ksft_test_result(ok, "a THP with one byte set at its end is left whole\n");
+}
+
+/* Odd pages zero, even pages data: below and above the split threshold. */
+static void test_half_zero(bool split)
+{
+	long split_min = split ? nr_sub / 2 : nr_sub;
+	struct counts before, d;
+	char *raw = NULL, *p;
+	bool ok = false;
+	size_t i;
+
+	ksft_print_msg("[RUN] %s zero_pages_thp_split_min=%ld\n", __func__,
+		       split_min);
+	if (!setup(split_min))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	/* Each data page differs from the others: nothing merges them. */
+	for (i = 0; i < nr_sub; i += 2) {
+		memset(p + i * pagesize, 0x11, pagesize);
+		memcpy(p + i * pagesize, &i, sizeof(i));
+	}
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	counts_delta(&d, &before);
+	if (split)
+		ok = d.splits == 1 && d.zero == (long)nr_sub / 2 &&
+		     d.own == (long)nr_sub / 2 && d.thp_merged == 0 &&
+		     anon_huge_kb(p) == 0;
+	else
+		ok = kept_whole(p, &d);
+	for (i = 0; ok && i < nr_sub; i++) {
+		char *q = p + i * pagesize;
+
+		ok = i % 2 ? all_zero(q, pagesize) :
+			     !memcmp(q, &i, sizeof(i)) &&
+			     q[pagesize - 1] == 0x11;
+	}
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, 1);
+	ksft_test_result(ok, "half-zero THP %s at zero_pages_thp_split_min=%ld\n",
+			 split ? "split, zero half merged" : "left whole",
+			 split_min);
+}
+
+/* A THP held by a pipe (vmsplice()) is left whole. */
+static void test_pinned(void)
+{
+	struct counts before, d;
+	char *raw = NULL, *p;
+	int fds[2] = { -1, -1 };
+	struct iovec iov;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!setup(nr_sub) || pipe(fds))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	iov.iov_base = p;
+	iov.iov_len = 4 * pagesize;
+	if (vmsplice(fds[1], &iov, 1, 0) != (ssize_t)iov.iov_len) {
+		ksft_print_msg("vmsplice: %s\n", strerror(errno));
+		goto out;
+	}
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	counts_delta(&d, &before);
+	ok = kept_whole(p, &d);
+out:
+	ksm_sysfs_write("run", 0);
+	if (fds[0] >= 0) {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	unmap_thps(raw, 1);
+	ksft_test_result(ok, "a THP held by a pipe is left whole\n");
+}
+
+static void test_mlocked(void)
+{
+	struct counts before, d;
+	char *raw = NULL, *p;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!setup(1))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	if (mlock(p, thpsize)) {
+		ksft_print_msg("mlock: %s\n", strerror(errno));
+		goto out;
+	}
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	counts_delta(&d, &before);
+	ok = kept_whole(p, &d) && all_zero(p, thpsize);
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, 1);
+	ksft_test_result(ok, "an mlocked zero-filled THP is left whole, even at zero_pages_thp_split_min=1\n");
+}
+
+static void test_uffd_wp(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+	};
+	struct counts before, d;
+	char *raw = NULL, *p;
+	bool ok = false;
+	int uffd;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		if (uffd >= 0)
+			close(uffd);
+		ksft_test_result_skip("no userfaultfd write protection\n");
+		return;
+	}
+	if (!setup(1))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	if (uffd_register(uffd, p, thpsize, false, true, false)) {
+		ksft_print_msg("UFFDIO_REGISTER_MODE_WP failed\n");
+		goto out;
+	}
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	counts_delta(&d, &before);
+	ok = kept_whole(p, &d);
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, 1);
+	close(uffd);
+	ksft_test_result(ok, "a zero-filled THP armed for uffd-wp is left whole\n");
+}
+
+/* A write splits the huge zero PMD: one page less is KSM's. */
+static void test_write_after_merge(void)
+{
+	struct counts before, d, after;
+	char *raw, *p;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	p = merge_zero_thps(1, &raw, &before, &d);
+	ok = p && is_huge_zero(p, &d, 1);
+	if (ok) {
+		p[thpsize / 2] = 7;
+		counts_delta(&after, &before);
+		ok = after.zero == (long)nr_sub - 1 &&
+		     after.own == (long)nr_sub - 1 && p[thpsize / 2] == 7 &&
+		     all_zero(p, thpsize / 2) &&
+		     all_zero(p + thpsize / 2 + 1, thpsize / 2 - 1);
+	}
+	unmap_thps(raw, 1);
+	counts_delta(&after, &before);
+	ok = ok && after.zero == 0 && after.own == 0;
+	ksft_test_result(ok, "a write to a merged THP takes one page; munmap gives the count back\n");
+}
+
+static void test_fork_after_merge(void)
+{
+	struct counts before, d;
+	char *raw, *p;
+	int status;
+	long zero1;
+	pid_t pid;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	p = merge_zero_thps(1, &raw, &before, &d);
+	ok = p && is_huge_zero(p, &d, 1);
+	if (!ok)
+		goto out;
+	pid = fork();
+	if (!pid) {
+		/* The child starts with the count of its parent. */
+		long own = before.own + (long)nr_sub;
+		bool child_ok = all_zero(p, thpsize) &&
+				ksm_stat_read(getpid(), "ksm_zero_pages") == own;
+
+		p[0] = 1;
+		child_ok = child_ok && p[0] == 1 &&
+			   ksm_stat_read(getpid(), "ksm_zero_pages") == own - 1;
+		_exit(child_ok ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		ok = false;
+		goto out;
+	}
+	zero1 = ksm_sysfs_read("ksm_zero_pages") - before.zero;
+	ksft_print_msg("child exit status %d, ksm_zero_pages %+ld after it\n",
+		       WEXITSTATUS(status), zero1);
+	ok = WIFEXITED(status) && !WEXITSTATUS(status) &&
+	     zero1 == (long)nr_sub && all_zero(p, thpsize) &&
+	     ksm_stat_read(getpid(), "ksm_zero_pages") - before.own ==
+	     (long)nr_sub;
+out:
+	unmap_thps(raw, 1);
+	ksft_test_result(ok, "fork after the merge: the child shares and counts the huge zero page\n");
+}
+
+/* MADV_UNMERGEABLE or run=2 give every page back, zero-filled. */
+static void test_unmerge(bool run2)
+{
+	struct counts before, d, after;
+	long rss1, rss2;
+	char *raw, *p;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s %s\n", __func__,
+		       run2 ? "run=2" : "MADV_UNMERGEABLE");
+	p = merge_zero_thps(1, &raw, &before, &d);
+	ok = p && is_huge_zero(p, &d, 1);
+	if (ok) {
+		rss1 = rss_anon();
+		if (run2)
+			ok = ksm_sysfs_write("run", 2);
+		else
+			ok = !madvise(p, thpsize, MADV_UNMERGEABLE);
+		rss2 = rss_anon();
+		counts_delta(&after, &before);
+		ksft_print_msg("RssAnon %ld kB, %ld kB after unmerging\n",
+			       rss1, rss2);
+		ok = ok && after.zero == 0 && after.own == 0 &&
+		     rss2 >= rss1 + (long)(thpsize >> 10) &&
+		     all_zero(p, thpsize);
+	}
+	unmap_thps(raw, 1);
+	ksft_test_result(ok, "%s unshares the huge zero page that KSM placed\n",
+			 run2 ? "run=2" : "MADV_UNMERGEABLE");
+}
+
+/* Without the huge zero page, a zero-filled THP is split into zero pages. */
+static void test_no_huge_zero_page(void)
+{
+	struct counts before, d;
+	char old[64], *raw = NULL, *p;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (read_thp_knob("use_zero_page", old, sizeof(old)) ||
+	    !write_thp_knob("use_zero_page", "0")) {
+		ksft_test_result_skip("cannot set transparent_hugepage/use_zero_page\n");
+		return;
+	}
+	if (!setup(nr_sub))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	counts_delta(&d, &before);
+	ok = d.splits == 1 && d.thp_merged == 0 && d.zero == (long)nr_sub &&
+	     d.own == (long)nr_sub && anon_huge_kb(p) == 0 &&
+	     all_zero(p, thpsize);
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, 1);
+	write_thp_knob("use_zero_page", old);
+	ksft_test_result(ok, "use_zero_page=0: the THP is split, its pages become KSM zero pages\n");
+}
+
+static void restore(void)
+{
+	ksm_sysfs_write("run", 2);
+	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
+}
+
+int main(void)
+{
+	char enabled[128];
+
+	ksft_print_header();
+	ksft_set_plan(13);
+	pagesize = getpagesize();
+	thpsize = read_pmd_pagesize();
+	if (!thpsize || read_thp_knob("enabled", enabled, sizeof(enabled)) ||
+	    strstr(enabled, "[never]"))
+		ksft_exit_skip("transparent huge pages are not available\n");
+	if (ksm_sysfs_read("zero_pages_thp_split_min") < 0)
+		ksft_exit_skip("no zero_pages_thp_split_min: the kernel lacks the THP zero path\n");
+	if (vmstat_read("thp_split_page") < 0)
+		ksft_exit_skip("no thp_split_page in /proc/vmstat (CONFIG_VM_EVENT_COUNTERS)\n");
+	if (access("/proc/kpageflags", R_OK))
+		ksft_exit_skip("/proc/kpageflags is not readable (root needed)\n");
+	nr_sub = thpsize / pagesize;
+	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
+	ksm_sysfs_write("smart_scan", 0);
+
+	test_zero_thp();
+	test_last_byte();
+	test_half_zero(false);
+	test_half_zero(true);
+	test_pinned();
+	test_mlocked();
+	test_uffd_wp();
+	test_write_after_merge();
+	test_fork_after_merge();
+	test_unmerge(false);
+	test_unmerge(true);
+	test_no_huge_zero_page();
+	/* zero_pages_thp_merged is read-only. */
+	ksft_test_result(ksm_sysfs_write_str("zero_pages_thp_merged", "0") != 0,
+			 "zero_pages_thp_merged is read-only\n");
+
+	restore();
+	ksft_finished();
+}
