@@ -164,6 +164,11 @@ static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
 {
 }
 
+static inline bool is_ksm_zero_pte(pte_t pte)
+{
+	return false;
+}
+
 static inline bool is_ksm_zero_pmd(pmd_t pmd)
 {
 	return false;
