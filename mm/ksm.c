@@ -1937,64 +1937,67 @@ out_unlock:
  * page, even where nothing was to be gained, and left a page table of 512
  * zero PTEs where one PMD does.
  *
- * When the scan first meets a zero-filled page of a large folio, it looks
- * at the whole folio once (zero_large_folio_sample()). A PMD-mapped THP
- * that is zero-filled throughout is replaced by the huge zero page
- * (merge_huge_zero_page()), with the rules of the small pages: its PMD is
- * write-protected and flushed before the full check, and cleared and
- * flushed before the folio's references are counted, nothing but the
- * mapping may hold the folio, and the vma must be one where a read fault
- * could have placed the huge zero page. The PMD is marked dirty to tell it from a
- * huge zero page mapped by a read fault (is_ksm_zero_pmd()); it counts as
- * HPAGE_PMD_NR KSM zero pages, and when it is split, by a write or to
- * unmerge it, its PTEs become KSM zero pages.
+ * When the scan meets a zero-filled page of a large folio (old enough by
+ * zero_pages_min_age, as any page), it looks at the whole folio once
+ * (zero_large_folio_sample()). A PMD-mapped THP that is zero-filled
+ * throughout is replaced by the huge zero page (merge_huge_zero_page()),
+ * with the rules of the small pages: its PMD is write-protected and flushed
+ * before the full check, and cleared and flushed before the folio's
+ * references are counted, nothing but the mapping may hold the folio, and
+ * the vma must be one where a read fault could have placed the huge zero
+ * page. The PMD is marked dirty to tell it from a huge zero page mapped by
+ * a read fault (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero
+ * pages, and when it is split, by a write or to unmerge it, its PTEs
+ * become KSM zero pages.
  *
  * Any other large folio is split only if at least zero_pages_thp_split_min
- * of every HPAGE_PMD_NR of its pages are zero-filled: splitting costs the
- * huge mapping of the pages that are not, and khugepaged collapses a range
- * again when no more than khugepaged/max_ptes_none of its PTEs are empty or
- * map the zero page (511 by default), so that a split of a THP that is not
- * zero-filled throughout would be undone, and the memory taken again. The
- * default, HPAGE_PMD_NR, splits no THP; a user who lowers max_ptes_none
- * may lower zero_pages_thp_split_min to one more than it. The split itself
- * maps the zero-filled pages to the zero page, in one step, as every split
- * of an anonymous THP does; KSM then marks those that were zero-filled
- * before the split as its own (ksm_claim_split_zero_pages()), so that they
- * are counted and unmerged like any page that KSM merged.
+ * of its pages are zero-filled, a number meant for HPAGE_PMD_NR pages and
+ * scaled to the folio's size. Splitting costs the huge mapping of the pages
+ * that are not zero-filled, and khugepaged collapses a range again when no
+ * more than khugepaged/max_ptes_none of its PTEs are empty or map the zero
+ * page (511 by default): the split of a THP that is not zero-filled
+ * throughout would be undone, and the memory taken again. The default,
+ * HPAGE_PMD_NR, therefore splits only folios that are zero-filled
+ * throughout and cannot get the huge zero page (mapped by PTEs, smaller
+ * than a PMD, or in a vma where the huge zero page may not be used). A
+ * user who lowers max_ptes_none may lower zero_pages_thp_split_min to one
+ * more than it. The split itself maps the zero-filled pages to the zero
+ * page, in one step, as every split of an anonymous THP does; KSM then
+ * marks those that it found zero-filled before the split as its own
+ * (ksm_claim_split_zero_pages()), so that they are counted and unmerged
+ * like any page that KSM merged.
  *
- * A large folio that stays whole is not looked at again in this scan: its
- * zero-filled pages are skipped, the others go on to the trees as before.
- * Large folios of mlocked vmas, of vmas armed for userfaultfd write
- * protection, and folios that something but their mappings holds are left
- * whole, zero-filled or not.
+ * The last large folio left whole is remembered until the next full scan,
+ * so that the zero-filled pages after the first are skipped without
+ * another look; its other pages go on to the trees as before. Large folios
+ * of mlocked vmas and of vmas armed for userfaultfd write protection, and
+ * folios that something but their mappings holds, are left whole.
  */
 
-/* The share of a THP's pages that must be zero-filled for a split. */
+/* How many of HPAGE_PMD_NR pages must be zero-filled for a split */
 static unsigned int ksm_zero_pages_thp_split_min __read_mostly;
 
 /* Huge zero pages that KSM placed */
 static unsigned long ksm_zero_pages_thp_merged;
 
-/* ksmd alone uses it, under ksm_thread_mutex. */
+/*
+ * The large folio being looked at, and the last one left whole. ksmd alone
+ * uses it, under ksm_thread_mutex.
+ */
 static struct {
-	struct folio *kept;	/* left whole in this scan; never dereferenced */
-	unsigned long start;	/* where the folio's first page would be */
-	unsigned int first, end; /* the folio's pages under the PMD of start */
-	DECLARE_BITMAP(zero, MAX_PTRS_PER_PTE);	/* mapped and zero-filled */
+	struct folio *kept;	/* never dereferenced: it may be freed */
+	unsigned long lo;	/* address of its page first */
+	unsigned int first, end; /* its pages mapped in the PMD and vma */
+	DECLARE_BITMAP(zero, MAX_PTRS_PER_PTE);	/* those that look zero */
 } ksm_zero_thp;
 
-static void zero_large_folio_keep(struct folio *folio)
-{
-	ksm_zero_thp.kept = folio;
-}
-
 /*
- * zero_large_folio_sample - find the pages of @folio that this vma maps
- * where it would map them, and that look zero-filled
- * @page: a page of @folio, mapped at @addr
+ * zero_large_folio_sample - find the pages of @folio that the PMD @pmd of
+ * @vma maps where they would be if @folio were mapped in one piece with
+ * @page at @addr, and those of them that look zero-filled
  *
- * Returns how many it found, in ksm_zero_thp.zero; *@pmd_mapped tells if
- * @folio is mapped by the PMD at @pmd.
+ * Returns how many look zero-filled, in ksm_zero_thp.zero; *@pmd_mapped
+ * tells if @pmd maps @folio itself.
  */
 static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 					    struct folio *folio,
@@ -2002,33 +2005,33 @@ static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 					    unsigned long addr, pmd_t *pmd,
 					    bool *pmd_mapped)
 {
-	unsigned long start, lo, hi;
+	unsigned long idx = folio_page_idx(folio, page), before, after;
 	unsigned int i, nr = 0;
 	pte_t *start_ptep;
 	spinlock_t *ptl;
-	pmd_t pmdval;
 
-	start = addr - folio_page_idx(folio, page) * PAGE_SIZE;
-	lo = max3(start, vma->vm_start, addr & PMD_MASK);
-	hi = min3(start + folio_size(folio), vma->vm_end,
-		  pmd_addr_end(addr, vma->vm_end));
-	ksm_zero_thp.start = start;
-	ksm_zero_thp.first = (lo - start) >> PAGE_SHIFT;
-	ksm_zero_thp.end = (hi - start) >> PAGE_SHIFT;
+	/* In pages, not addresses: a folio may be mapped below its size. */
+	before = min(idx, (addr - max(vma->vm_start, addr & PMD_MASK)) >>
+			  PAGE_SHIFT);
+	after = min(folio_nr_pages(folio) - idx,
+		    (pmd_addr_end(addr, vma->vm_end) - addr) >> PAGE_SHIFT);
+	ksm_zero_thp.first = idx - before;
+	ksm_zero_thp.end = idx + after;
+	ksm_zero_thp.lo = addr - before * PAGE_SIZE;
 	bitmap_zero(ksm_zero_thp.zero, folio_nr_pages(folio));
 	*pmd_mapped = false;
 
-	pmdval = pmdp_get_lockless(pmd);
-	if (pmd_trans_huge(pmdval)) {
+	if (pmd_trans_huge(pmdp_get_lockless(pmd))) {
 		ptl = pmd_lock(vma->vm_mm, pmd);
 		*pmd_mapped = pmd_trans_huge(*pmd) &&
-			      pmd_folio(*pmd) == folio && start == lo;
+			      pmd_folio(*pmd) == folio &&
+			      idx == (addr & ~PMD_MASK) >> PAGE_SHIFT;
 		spin_unlock(ptl);
 		if (!*pmd_mapped)
 			return 0;
 		for (i = 0; i < folio_nr_pages(folio); i++) {
 			if (page_maybe_zero(vma, folio_page(folio, i),
-					    start + i * PAGE_SIZE)) {
+					    ksm_zero_thp.lo + i * PAGE_SIZE)) {
 				__set_bit(i, ksm_zero_thp.zero);
 				nr++;
 			}
@@ -2036,15 +2039,18 @@ static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 		return nr;
 	}
 
-	start_ptep = pte_offset_map_lock(vma->vm_mm, pmd, lo, &ptl);
+	start_ptep = pte_offset_map_lock(vma->vm_mm, pmd, ksm_zero_thp.lo,
+					 &ptl);
 	if (!start_ptep)
 		return 0;
 	for (i = ksm_zero_thp.first; i < ksm_zero_thp.end; i++) {
+		unsigned long a = ksm_zero_thp.lo +
+				  (i - ksm_zero_thp.first) * PAGE_SIZE;
 		pte_t pte = ptep_get(start_ptep + i - ksm_zero_thp.first);
 		struct page *p = folio_page(folio, i);
 
 		if (pte_present(pte) && pte_pfn(pte) == page_to_pfn(p) &&
-		    page_maybe_zero(vma, p, start + i * PAGE_SIZE)) {
+		    page_maybe_zero(vma, p, a)) {
 			__set_bit(i, ksm_zero_thp.zero);
 			nr++;
 		}
@@ -2053,10 +2059,10 @@ static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 	return nr;
 }
 
-/* May a read fault have mapped the huge zero page at @haddr in @vma? */
+/* May a read fault have mapped the huge zero page in @vma? */
 static bool vma_huge_zero_mergeable(struct vm_area_struct *vma)
 {
-	return transparent_hugepage_use_zero_page() &&
+	return vma_is_anonymous(vma) && transparent_hugepage_use_zero_page() &&
 	       thp_vma_allowable_order(vma, vma->vm_flags, TVA_ENFORCE_SYSFS,
 				       PMD_ORDER);
 }
@@ -2078,40 +2084,42 @@ static bool folio_zero_filled(struct folio *folio)
  * and clean, so that a write to @folio faults and its content can be checked
  * without the PMD lock; the PMD is left in *@orig
  *
- * As write_protect_page() does for a PTE, but for an anonymous exclusive
- * folio that stays so: a write fault reuses it. Returns false if @folio is
- * no longer mapped there, or is held by something but its mappings.
+ * As write_protect_page() does for a PTE, always with a flush, so that no
+ * GUP-fast can pin @folio once it is counted. A later write fault reuses
+ * the folio if it is still exclusive. Returns false if @folio is no longer
+ * mapped there, or is held by something but its mappings.
  */
 static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 				   unsigned long haddr, pmd_t *pmd,
 				   struct folio *folio, pmd_t *orig)
 {
 	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
 	spinlock_t *ptl;
 	pmd_t entry;
 	bool ok = false;
 
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, haddr,
+				haddr + HPAGE_PMD_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
 	ptl = pmd_lock(mm, pmd);
-	entry = *pmd;
-	if (!pmd_trans_huge(entry) || pmd_folio(entry) != folio)
+	if (!pmd_trans_huge(*pmd) || pmd_folio(*pmd) != folio)
 		goto unlock;
-	if (pmd_write(entry) || pmd_dirty(entry)) {
-		flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
-		entry = pmdp_huge_clear_flush(vma, haddr, pmd);
-		/* No GUP-fast may pin it now: see write_protect_page(). */
-		if (!folio_refs_explained(folio, 1)) {
-			set_pmd_at(mm, haddr, pmd, entry);
-			goto unlock;
-		}
-		if (pmd_dirty(entry))
-			folio_mark_dirty(folio);
-		entry = pmd_mkclean(pmd_wrprotect(entry));
+	flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
+	entry = pmdp_huge_clear_flush(vma, haddr, pmd);
+	if (!folio_refs_explained(folio, 1)) {
 		set_pmd_at(mm, haddr, pmd, entry);
+		goto unlock;
 	}
+	if (pmd_dirty(entry))
+		folio_mark_dirty(folio);
+	entry = pmd_mkclean(pmd_wrprotect(entry));
+	set_pmd_at(mm, haddr, pmd, entry);
 	*orig = entry;
 	ok = true;
 unlock:
 	spin_unlock(ptl);
+	mmu_notifier_invalidate_range_end(&range);
 	return ok;
 }
 
@@ -2119,9 +2127,11 @@ unlock:
  * merge_huge_zero_page - replace the PMD-mapped THP @folio at @haddr by the
  * huge zero page; @folio is locked, and the caller holds a reference on it
  *
- * The PMD is write-protected and flushed before the full check, which may
- * then read the folio without a lock held (a PMD maps up to 512 MiB), and
- * replaced if it is still the same. One mmu notifier range covers both.
+ * The PMD is write-protected and flushed before the full check, which
+ * reads the folio without a lock held (a PMD maps up to 512 MiB), and
+ * replaced if it has not changed since but for its accessed bit. As for
+ * small pages (write_protect_page(), replace_page()), each step has its own
+ * mmu notifier range, so that no secondary MMU waits for the check.
  */
 static bool merge_huge_zero_page(struct vm_area_struct *vma,
 				 unsigned long haddr, pmd_t *pmd,
@@ -2137,16 +2147,15 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	zero_folio = mm_get_huge_zero_folio(mm);
 	if (!zero_folio)
 		return false;
+	if (!write_protect_huge_pmd(vma, haddr, pmd, folio, &orig) ||
+	    !folio_zero_filled(folio))
+		return false;
 
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, haddr,
 				haddr + HPAGE_PMD_SIZE);
 	mmu_notifier_invalidate_range_start(&range);
-	if (!write_protect_huge_pmd(vma, haddr, pmd, folio, &orig) ||
-	    !folio_zero_filled(folio))
-		goto out;
-
 	ptl = pmd_lock(mm, pmd);
-	if (!pmd_same(*pmd, orig))
+	if (!pmd_same(pmd_mkold(*pmd), pmd_mkold(orig)))
 		goto unlock;
 	old = pmdp_huge_clear_flush(vma, haddr, pmd);
 	if (!folio_refs_explained(folio, 1)) {
@@ -2168,7 +2177,6 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	ok = true;
 unlock:
 	spin_unlock(ptl);
-out:
 	mmu_notifier_invalidate_range_end(&range);
 	return ok;
 }
@@ -2183,6 +2191,7 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
 	unsigned int i;
 
 	for_each_set_bit(i, ksm_zero_thp.zero, folio_nr_pages(folio)) {
+		cond_resched();
 		if (pages_identical(folio_page(folio, i), ZERO_PAGE(0)))
 			continue;
 		__clear_bit(i, ksm_zero_thp.zero);
@@ -2195,6 +2204,8 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
 /*
  * ksm_claim_split_zero_pages - make KSM's the zero pages that the split of
  * a large folio just mapped in place of its pages that were zero-filled
+ * @idx: index in the folio of the page whose merge the caller asks about
+ * @claimed: out, whether that page was merged
  *
  * Only the dirty bit of the PTEs changes, not what they map, nor that they
  * are write-protected: no TLB flush and no mmu notifier are needed, as for
@@ -2205,30 +2216,34 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
  * Returns how many pages it marked.
  */
 static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
-					       pmd_t *pmd)
+					       pmd_t *pmd, unsigned long idx,
+					       bool *claimed)
 {
-	unsigned long start = ksm_zero_thp.start;
 	unsigned int i = ksm_zero_thp.first, nr = 0;
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_ptep;
 	spinlock_t *ptl;
 
-	start_ptep = pte_offset_map_lock(mm, pmd, start + i * PAGE_SIZE, &ptl);
+	*claimed = false;
+	start_ptep = pte_offset_map_lock(mm, pmd, ksm_zero_thp.lo, &ptl);
 	if (!start_ptep)
 		return 0;
 	for_each_set_bit_from(i, ksm_zero_thp.zero, ksm_zero_thp.end) {
 		pte_t *ptep = start_ptep + i - ksm_zero_thp.first;
-		unsigned long a = start + i * PAGE_SIZE;
+		unsigned long a = ksm_zero_thp.lo +
+				  (i - ksm_zero_thp.first) * PAGE_SIZE;
 		pte_t pte = ptep_get(ptep);
 
 		if (!pte_present(pte) || !is_zero_pfn(pte_pfn(pte)) ||
 		    pte_dirty(pte))
 			continue;
-		pte = ptep_get_and_clear(mm, a, ptep);
-		set_pte_at(mm, a, ptep, pte_mkdirty(pte));
+		pte = ptep_modify_prot_start(vma, a, ptep);
+		ptep_modify_prot_commit(vma, a, ptep, pte, pte_mkdirty(pte));
 		ksm_map_zero_page(mm);
 		ksm_zero_pages_merged++;
 		nr++;
+		if (i == idx)
+			*claimed = true;
 	}
 	pte_unmap_unlock(start_ptep, ptl);
 	return nr;
@@ -2243,21 +2258,24 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
  *
  * See "Zero-filled large folios". A page of a large folio never goes on to
  * the trees from here: where the folio is not merged or split, it is left
- * whole, and a page that it is split from is scanned again next time.
+ * whole, and the pages split from it are scanned as small pages next time.
  */
 static void merge_zero_large_folio(struct vm_area_struct *vma,
 				   unsigned long addr, struct page *page,
 				   unsigned int *nr, unsigned int *merged)
 {
 	struct folio *folio = page_folio(page);
+	unsigned long idx = folio_page_idx(folio, page);
 	unsigned int nr_zero, min;
-	bool pmd_mapped;
+	bool pmd_mapped, claimed;
 	pmd_t *pmd;
 
 	if (folio == ksm_zero_thp.kept)
 		return;
-	if (userfaultfd_wp(vma) || !folio_refs_explained(folio, 1)) {
-		zero_large_folio_keep(folio);
+	if (WARN_ON_ONCE(folio_nr_pages(folio) > MAX_PTRS_PER_PTE) ||
+	    userfaultfd_wp(vma) || folio_test_has_hwpoisoned(folio) ||
+	    !folio_refs_explained(folio, 1)) {
+		ksm_zero_thp.kept = folio;
 		return;
 	}
 	/* A folio locked by someone else is looked at from its next page. */
@@ -2268,9 +2286,9 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 					  &pmd_mapped);
 	if (pmd_mapped && nr_zero == HPAGE_PMD_NR &&
 	    vma_huge_zero_mergeable(vma) &&
-	    merge_huge_zero_page(vma, ksm_zero_thp.start, pmd, folio)) {
+	    merge_huge_zero_page(vma, ksm_zero_thp.lo, pmd, folio)) {
 		folio_unlock(folio);
-		*nr = (ksm_zero_thp.start + HPAGE_PMD_SIZE - addr) >> PAGE_SHIFT;
+		*nr = HPAGE_PMD_NR - idx;
 		*merged = HPAGE_PMD_NR;
 		return;
 	}
@@ -2280,12 +2298,13 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	if (nr_zero < min || !zero_large_folio_verify(folio, nr_zero, min) ||
 	    split_huge_page(page)) {
 		folio_unlock(folio);
-		zero_large_folio_keep(folio);
+		ksm_zero_thp.kept = folio;
 		return;
 	}
 	/* @page is still locked, and the reference is on it now. */
 	unlock_page(page);
-	*merged = ksm_claim_split_zero_pages(vma, pmd);
+	*merged = ksm_claim_split_zero_pages(vma, pmd, idx, &claimed);
+	*nr = claimed;
 }
 
 /* A new scan looks at every large folio again. */

@@ -36,6 +36,7 @@
 #define KPF_ZERO_PAGE	24
 
 static size_t pagesize, thpsize, nr_sub;
+static bool has_split_min;	/* false on a kernel without the THP path */
 
 static const char *const saved_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
@@ -187,8 +188,8 @@ static bool setup(long split_min)
 {
 	return ksm_sysfs_write("run", 2) &&
 	       ksm_sysfs_write("use_zero_pages", 1) &&
-	       ksm_sysfs_write("zero_pages_min_age", 0) &&
-	       ksm_sysfs_write("zero_pages_thp_split_min", split_min) &&
+	       (!has_split_min || (ksm_sysfs_write("zero_pages_min_age", 0) &&
+		ksm_sysfs_write("zero_pages_thp_split_min", split_min))) &&
 	       ksm_sysfs_write("pages_to_scan", 20000) &&
 	       ksm_sysfs_write("sleep_millisecs", 10) &&
 	       ksm_sysfs_write("run", 0);
@@ -545,6 +546,72 @@ out:
 	ksft_test_result(ok, "fork after the merge: the child shares and counts the huge zero page\n");
 }
 
+/*
+ * UFFDIO_MOVE of a merged THP, whole (the huge zero PMD moves) or one page
+ * of it (its PMD is split, one KSM zero PTE moves): the moved zero pages
+ * stay counted as KSM's, and unmapping gives the count back.
+ */
+static void test_uffd_move(bool whole)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MOVE };
+	size_t len = whole ? thpsize : pagesize;
+	struct counts before, d, after;
+	char *raw, *p, *draw = NULL, *dst;
+	struct uffdio_move move;
+	bool ok = false;
+	int uffd;
+
+	ksft_print_msg("[RUN] %s %s\n", __func__, whole ? "THP" : "one page");
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_MOVE)) {
+		if (uffd >= 0)
+			close(uffd);
+		ksft_test_result_skip("no UFFDIO_MOVE\n");
+		return;
+	}
+	p = merge_zero_thps(1, &raw, &before, &d);
+	if (!p || !is_huge_zero(p, &d, 1))
+		goto out;
+	draw = mmap(NULL, 2 * thpsize, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (draw == MAP_FAILED) {
+		draw = NULL;
+		goto out;
+	}
+	dst = (char *)(((unsigned long)draw + thpsize - 1) & ~(thpsize - 1));
+	if (uffd_register(uffd, dst, thpsize, true, false, false)) {
+		ksft_print_msg("UFFDIO_REGISTER failed\n");
+		goto out;
+	}
+	move.dst = (unsigned long)dst;
+	move.src = (unsigned long)p;
+	move.len = len;
+	move.mode = 0;
+	move.move = 0;
+	if (ioctl(uffd, UFFDIO_MOVE, &move) || move.move != (int64_t)len) {
+		ksft_print_msg("UFFDIO_MOVE: %s, moved %lld\n", strerror(errno),
+			       (long long)move.move);
+		goto out;
+	}
+	counts_delta(&after, &before);
+	ok = after.zero == (long)nr_sub && after.own == (long)nr_sub &&
+	     all_zero(dst, len);
+	munmap(draw, 2 * thpsize);
+	draw = NULL;
+	unmap_thps(raw, 1);
+	raw = NULL;
+	counts_delta(&after, &before);
+	ok = ok && after.zero == 0 && after.own == 0;
+out:
+	if (draw)
+		munmap(draw, 2 * thpsize);
+	unmap_thps(raw, 1);
+	close(uffd);
+	ksft_test_result(ok, "UFFDIO_MOVE of %s of a merged THP keeps it counted, munmap uncounts it\n",
+			 whole ? "all" : "one page");
+}
+
 /* MADV_UNMERGEABLE or run=2 give every page back, zero-filled. */
 static void test_unmerge(bool run2)
 {
@@ -619,14 +686,16 @@ int main(void)
 	char enabled[128];
 
 	ksft_print_header();
-	ksft_set_plan(13);
+	ksft_set_plan(15);
 	pagesize = getpagesize();
 	thpsize = read_pmd_pagesize();
 	if (!thpsize || read_thp_knob("enabled", enabled, sizeof(enabled)) ||
 	    strstr(enabled, "[never]"))
 		ksft_exit_skip("transparent huge pages are not available\n");
-	if (ksm_sysfs_read("zero_pages_thp_split_min") < 0)
-		ksft_exit_skip("no zero_pages_thp_split_min: the kernel lacks the THP zero path\n");
+	/* The base kernel is tested as it is, to show how it differs. */
+	has_split_min = ksm_sysfs_read("zero_pages_thp_split_min") > 0;
+	if (!has_split_min)
+		ksft_print_msg("no zero_pages_thp_split_min: testing the kernel as it is\n");
 	if (vmstat_read("thp_split_page") < 0)
 		ksft_exit_skip("no thp_split_page in /proc/vmstat (CONFIG_VM_EVENT_COUNTERS)\n");
 	if (access("/proc/kpageflags", R_OK))
@@ -644,6 +713,8 @@ int main(void)
 	test_uffd_wp();
 	test_write_after_merge();
 	test_fork_after_merge();
+	test_uffd_move(true);
+	test_uffd_move(false);
 	test_unmerge(false);
 	test_unmerge(true);
 	test_no_huge_zero_page();
