@@ -457,16 +457,31 @@ cross_diags() {
 # Style and warnings of the series: checkpatch --strict on its diff against
 # the imported base, a W=1 build of the C files it changes, and W=1 builds
 # of mm/ksm.o for arm64 (64K pages), ppc64le and s390x (step_check_cross).
+# series_diff: the series as one diff of the pinned base against the base
+# with the series applied (out/src/base, out/src/series), for checkpatch.
+series_diff() {
+	local f a
+	for f in $(git -C "$top" ls-files -- mm include tools Documentation) \
+		mm/Kconfig MAINTAINERS; do
+		a=base/$f
+		[ -f "$OUT/src/$a" ] || a=/dev/null
+		# git diff --no-index exits 1 when the files differ.
+		(cd "$OUT/src" && git diff --no-index -- "$a" "series/$f" || true) |
+			sed -e 's|^diff --git a/base/\(.*\) b/series/|diff --git a/\1 b/|' \
+			    -e 's|^diff --git a/series/\(.*\) b/series/|diff --git a/\1 b/|' \
+			    -e 's|^--- a/base/|--- a/|' -e 's|^+++ b/series/|+++ b/|'
+	done
+}
+
 step_check() {
 	# shellcheck disable=SC2086
 	install_packages $CHECK_PACKAGES
 	step_kernel
 	local root objs rc=0
 	root=$(git -C "$top" rev-list --max-parents=0 HEAD | tail -n1)
-	log "checkpatch --strict on git diff $root"
-	git -C "$top" diff "$root" -- mm include tools Documentation MAINTAINERS Kconfig.patch |
-		"$OUT/src/series/scripts/checkpatch.pl" --strict --no-tree --no-signoff \
-			--ignore FILE_PATH_CHANGES - || rc=1
+	log "checkpatch --strict on the series' diff against the base"
+	series_diff | "$OUT/src/series/scripts/checkpatch.pl" --strict --no-tree \
+		--no-signoff --ignore FILE_PATH_CHANGES - || rc=1
 	objs=$(git -C "$top" diff --name-only "$root" -- mm | sed -n 's/\.c$/.o/p')
 	if [ -n "$objs" ]; then
 		log "W=1 build of $objs"

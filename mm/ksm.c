@@ -2008,7 +2008,7 @@ static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 	unsigned long idx = folio_page_idx(folio, page), before, after;
 	unsigned int i, nr = 0;
 	pte_t *start_ptep;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock of the folio */
 
 	/* In pages, not addresses: a folio may be mapped below its size. */
 	before = min(idx, (addr - max(vma->vm_start, addr & PMD_MASK)) >>
@@ -2095,7 +2095,7 @@ static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the lock of the PMD */
 	pmd_t entry;
 	bool ok = false;
 
@@ -2141,7 +2141,7 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	struct mmu_notifier_range range;
 	struct folio *zero_folio;
 	pmd_t orig, old;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the lock of the PMD */
 	bool ok = false;
 
 	zero_folio = mm_get_huge_zero_folio(mm);
@@ -2222,7 +2222,7 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
 	unsigned int i = ksm_zero_thp.first, nr = 0;
 	struct mm_struct *mm = vma->vm_mm;
 	pte_t *start_ptep;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock of the folio */
 
 	*claimed = false;
 	start_ptep = pte_offset_map_lock(mm, pmd, ksm_zero_thp.lo, &ptl);

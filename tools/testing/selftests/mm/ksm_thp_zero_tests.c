@@ -239,8 +239,10 @@ static void counts_delta(struct counts *d, const struct counts *before)
 	d->thp_merged -= before->thp_merged;
 	d->splits -= before->splits;
 	d->own -= before->own;
-	ksft_print_msg("ksm_zero_pages %+ld, zero_pages_merged %+ld, zero_pages_thp_merged %+ld, thp_split_page %+ld, ksm_stat ksm_zero_pages %+ld\n",
-		       d->zero, d->merged, d->thp_merged, d->splits, d->own);
+	ksft_print_msg("ksm_zero_pages %+ld, zero_pages_merged %+ld, ",
+		       d->zero, d->merged);
+	ksft_print_msg("zero_pages_thp_merged %+ld, thp_split_page %+ld, ksm_stat %+ld\n",
+		       d->thp_merged, d->splits, d->own);
 }
 
 /* Is the THP at @p now the huge zero page, and counted so? */
@@ -436,7 +438,7 @@ static void test_mlocked(void)
 out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, 1);
-	ksft_test_result(ok, "an mlocked zero-filled THP is left whole, even at zero_pages_thp_split_min=1\n");
+	ksft_test_result(ok, "an mlocked zero-filled THP is left whole (split_min=1)\n");
 }
 
 static void test_uffd_wp(void)
@@ -501,7 +503,7 @@ static void test_write_after_merge(void)
 	unmap_thps(raw, 1);
 	counts_delta(&after, &before);
 	ok = ok && after.zero == 0 && after.own == 0;
-	ksft_test_result(ok, "a write to a merged THP takes one page; munmap gives the count back\n");
+	ksft_test_result(ok, "a write to a merged THP takes one page, munmap the rest\n");
 }
 
 static void test_fork_after_merge(void)
@@ -543,7 +545,7 @@ static void test_fork_after_merge(void)
 	     (long)nr_sub;
 out:
 	unmap_thps(raw, 1);
-	ksft_test_result(ok, "fork after the merge: the child shares and counts the huge zero page\n");
+	ksft_test_result(ok, "fork after the merge: the child shares and counts it\n");
 }
 
 /*
@@ -608,7 +610,7 @@ out:
 		munmap(draw, 2 * thpsize);
 	unmap_thps(raw, 1);
 	close(uffd);
-	ksft_test_result(ok, "UFFDIO_MOVE of %s of a merged THP keeps it counted, munmap uncounts it\n",
+	ksft_test_result(ok, "UFFDIO_MOVE of %s of a merged THP keeps it counted\n",
 			 whole ? "all" : "one page");
 }
 
@@ -672,7 +674,7 @@ out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, 1);
 	write_thp_knob("use_zero_page", old);
-	ksft_test_result(ok, "use_zero_page=0: the THP is split, its pages become KSM zero pages\n");
+	ksft_test_result(ok, "use_zero_page=0: split, pages become KSM zero pages\n");
 }
 
 static void restore(void)
