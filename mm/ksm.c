@@ -308,6 +308,15 @@ static unsigned int ksm_zero_pages_min_age __read_mostly;
  */
 static unsigned long ksm_zero_pages_merged;
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/*
+ * Whether ksmd also maps zero pages into memory never registered with it
+ * (zero_pages_scope "all"); see "Zero pages in memory not registered".
+ * ksm_execve() reads it.
+ */
+bool ksm_zero_pages_all __read_mostly;
+#endif
+
 /*
  * Milliseconds in which the refresh pass re-checks the whole unstable tree
  * once, 0 when it is off (see "Refreshing the unstable tree").
@@ -1253,6 +1262,79 @@ static int remove_all_stable_nodes(void)
 	return err;
 }
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/* Find the first KSM zero page of a range, without a lock where none is. */
+static int ksm_zero_pmd_entry(pmd_t *pmdp, unsigned long addr,
+			      unsigned long end, struct mm_walk *walk)
+{
+	unsigned long *found = walk->private;
+	pte_t *start_ptep, *ptep;
+	spinlock_t *ptl;	/* the page table lock of the range */
+	pmd_t pmd = pmdp_get_lockless(pmdp);
+
+	if (!pmd_present(pmd))
+		return 0;
+	if (pmd_leaf(pmd)) {
+		/* break_ksm() looks again under the lock. */
+		*found = addr;
+		return is_ksm_zero_pmd(pmd);
+	}
+	start_ptep = pte_offset_map_lock(walk->mm, pmdp, addr, &ptl);
+	if (!start_ptep)
+		return 0;
+	for (ptep = start_ptep; addr < end; ptep++, addr += PAGE_SIZE) {
+		pte_t pte = ptep_get(ptep);
+
+		if (pte_present(pte) && is_ksm_zero_pte(pte))
+			break;
+	}
+	pte_unmap_unlock(start_ptep, ptl);
+	*found = addr;
+	return addr < end;
+}
+
+static const struct mm_walk_ops ksm_zero_walk_ops = {
+	.pmd_entry = ksm_zero_pmd_entry,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
+/*
+ * unmerge_zero_only_vma - unshare the KSM zero pages of @vma, which is not
+ * VM_MERGEABLE, where zero_pages_scope "all" may have placed them
+ *
+ * Such a vma may be large and sparse: a page walk goes from one KSM zero
+ * page to the next, and stops when the mm has none left.
+ */
+static int unmerge_zero_only_vma(struct vm_area_struct *vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long addr = vma->vm_start, found;
+	int err;
+
+	if (!vma_is_anonymous(vma))
+		return 0;
+	while (addr < vma->vm_end && mm_ksm_zero_pages(mm) > 0) {
+		if (ksm_test_exit(mm))
+			return 0;
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		if (walk_page_range_vma(vma, addr, vma->vm_end,
+					&ksm_zero_walk_ops, &found) <= 0)
+			return 0;
+		err = break_ksm(vma, found, false);
+		if (err)
+			return err;
+		addr = found + PAGE_SIZE;
+	}
+	return 0;
+}
+#else
+static inline int unmerge_zero_only_vma(struct vm_area_struct *vma)
+{
+	return 0;
+}
+#endif
+
 static int unmerge_and_remove_all_rmap_items(void)
 {
 	/* Do the unstable trees hold items of the current seqnr? */
@@ -1284,10 +1366,14 @@ static int unmerge_and_remove_all_rmap_items(void)
 			goto mm_exiting;
 
 		for_each_vma(vmi, vma) {
-			if (!(vma->vm_flags & VM_MERGEABLE) || !vma->anon_vma)
+			if (!vma->anon_vma)
 				continue;
-			err = unmerge_ksm_pages(vma,
-						vma->vm_start, vma->vm_end, false);
+			/* Zero pages of zero_pages_scope "all" may be there. */
+			if (!(vma->vm_flags & VM_MERGEABLE))
+				err = unmerge_zero_only_vma(vma);
+			else
+				err = unmerge_ksm_pages(vma, vma->vm_start,
+							vma->vm_end, false);
 			if (err)
 				goto error;
 		}
@@ -1373,6 +1459,68 @@ static u32 calc_checksum(struct page *page)
 static bool vma_zero_mergeable(struct vm_area_struct *vma)
 {
 	return !(vma->vm_flags & VM_LOCKED) && !mm_forbids_zeropage(vma->vm_mm);
+}
+
+/**
+ * DOC: Zero pages in memory not registered
+ *
+ * Most zero-filled memory sits in processes that never registered with
+ * KSM: calloc()ed and cleared buffers, freed heaps, guest RAM that the
+ * guest zeroed. Reclaim does not help with pages that are read but never
+ * written. With zero_pages_scope set to "all" (and use_zero_pages), ksmd
+ * enrols the mm of every user process, at the switch, at fork and at exec,
+ * and also visits the private anonymous vmas that are not VM_MERGEABLE,
+ * for zero-filled pages only: there it merges nothing else, puts nothing
+ * into the trees, and keeps no rmap_item. scan_get_next_rmap_item() hands
+ * such a page to ksm_do_scan() with ksm_zero_only_item, a stand-in that is
+ * never linked anywhere, and merge_zero_only_page() tests it by reading it:
+ * a page that is not zero-filled costs the read up to its first non-zero
+ * byte, with no lock taken, no TLB flush and no mmu notifier call. The
+ * memory KSM spends on "all" is an mm_slot per process.
+ *
+ * The vmas visited this way are those where a page fault could have mapped
+ * the zero page and where nobody expects a page to stay put: private
+ * anonymous memory, but not mlocked (vma_zero_mergeable()), not armed for
+ * userfaultfd, and none of the vmas that vma_ksm_compatible() refuses. THPs
+ * there may get the huge zero page, and are never split.
+ *
+ * Switching back to "mergeable" stops the visits. An mm that no longer has
+ * a VM_MERGEABLE vma leaves the list once it has no KSM zero page either,
+ * so that run=2 still finds every zero page that KSM placed, and unmerges
+ * those of vmas that are not VM_MERGEABLE too.
+ */
+static bool vma_zero_only_scannable(struct vm_area_struct *vma)
+{
+	return ksm_zero_scope_all() && READ_ONCE(ksm_use_zero_pages) &&
+	       vma_is_anonymous(vma) && vma_ksm_compatible(vma) &&
+	       vma_zero_mergeable(vma) && !userfaultfd_armed(vma);
+}
+
+/* ksmd alone uses it, under ksm_thread_mutex: mm and address only. */
+static struct ksm_rmap_item ksm_zero_only_item;
+
+static inline bool is_zero_only_item(struct ksm_rmap_item *rmap_item)
+{
+	return IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) &&
+	       rmap_item == &ksm_zero_only_item;
+}
+
+/* The vma at @addr, if ksmd may merge the zero page there for @rmap_item. */
+static struct vm_area_struct *find_zero_mergeable_vma(struct ksm_rmap_item *rmap_item,
+						      unsigned long addr)
+{
+	struct mm_struct *mm = rmap_item->mm;
+	struct vm_area_struct *vma;
+
+	if (!is_zero_only_item(rmap_item))
+		return find_mergeable_vma(mm, addr);
+	if (ksm_test_exit(mm))
+		return NULL;
+	vma = vma_lookup(mm, addr);
+	if (!vma || !vma->anon_vma ||
+	    (!(vma->vm_flags & VM_MERGEABLE) && !vma_zero_only_scannable(vma)))
+		return NULL;
+	return vma;
 }
 
 /*
@@ -1759,6 +1907,22 @@ static struct folio *zero_run_folio(struct vm_area_struct *vma,
 }
 
 /*
+ * page_zero_filled - @page holds zeroes only
+ *
+ * memchr_inv() reads words, and stops at the first that is not zero. Unlike
+ * pages_identical(), it does not let the architecture refuse the page (arm64
+ * refuses MTE-tagged pages): callers check that beforehand.
+ */
+static bool page_zero_filled(struct page *page)
+{
+	void *addr = kmap_local_page(page);
+	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
+
+	kunmap_local(addr);
+	return zero;
+}
+
+/*
  * page_maybe_zero - a few words of @page, spread over it, are zero
  *
  * Enough to pick the pages of a zero run: each is compared with the zero
@@ -2072,7 +2236,7 @@ static bool folio_zero_filled(struct folio *folio)
 	unsigned int i;
 
 	for (i = 0; i < folio_nr_pages(folio); i++) {
-		if (!pages_identical(folio_page(folio, i), ZERO_PAGE(0)))
+		if (!page_zero_filled(folio_page(folio, i)))
 			return false;
 		cond_resched();
 	}
@@ -2192,7 +2356,7 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
 
 	for_each_set_bit(i, ksm_zero_thp.zero, folio_nr_pages(folio)) {
 		cond_resched();
-		if (pages_identical(folio_page(folio, i), ZERO_PAGE(0)))
+		if (page_zero_filled(folio_page(folio, i)))
 			continue;
 		__clear_bit(i, ksm_zero_thp.zero);
 		if (--nr < min)
@@ -2255,6 +2419,7 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
  *        caller holds a reference on it and mmap_lock for read
  * @nr: out, how many pages from @page on were merged without a gap
  * @merged: out, how many pages were merged
+ * @may_split: whether the folio may be split
  *
  * See "Zero-filled large folios". A page of a large folio never goes on to
  * the trees from here: where the folio is not merged or split, it is left
@@ -2262,7 +2427,8 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
  */
 static void merge_zero_large_folio(struct vm_area_struct *vma,
 				   unsigned long addr, struct page *page,
-				   unsigned int *nr, unsigned int *merged)
+				   unsigned int *nr, unsigned int *merged,
+				   bool may_split)
 {
 	struct folio *folio = page_folio(page);
 	unsigned long idx = folio_page_idx(folio, page);
@@ -2272,8 +2438,13 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 
 	if (folio == ksm_zero_thp.kept)
 		return;
+	/*
+	 * The checks read words, where pages_identical() would also let the
+	 * architecture refuse a page: MTE-tagged memory is left whole.
+	 */
 	if (WARN_ON_ONCE(folio_nr_pages(folio) > MAX_PTRS_PER_PTE) ||
-	    userfaultfd_wp(vma) || folio_test_has_hwpoisoned(folio) ||
+	    userfaultfd_wp(vma) || (vma->vm_flags & VM_MTE) ||
+	    folio_test_has_hwpoisoned(folio) ||
 	    !folio_refs_explained(folio, 1)) {
 		ksm_zero_thp.kept = folio;
 		return;
@@ -2295,7 +2466,8 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 
 	min = DIV_ROUND_UP(READ_ONCE(ksm_zero_pages_thp_split_min) *
 			   folio_nr_pages(folio), HPAGE_PMD_NR);
-	if (nr_zero < min || !zero_large_folio_verify(folio, nr_zero, min) ||
+	if (!may_split || nr_zero < min ||
+	    !zero_large_folio_verify(folio, nr_zero, min) ||
 	    split_huge_page(page)) {
 		folio_unlock(folio);
 		ksm_zero_thp.kept = folio;
@@ -2315,7 +2487,8 @@ static void zero_large_folios_forget(void)
 #else
 static inline void merge_zero_large_folio(struct vm_area_struct *vma,
 					  unsigned long addr, struct page *page,
-					  unsigned int *nr, unsigned int *merged)
+					  unsigned int *nr, unsigned int *merged,
+					  bool may_split)
 {
 }
 
@@ -2356,7 +2529,7 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 	if (!folio_test_large(folio) && !folio_refs_explained(folio, 1))
 		return -EFAULT;
 	mmap_read_lock(mm);
-	vma = find_mergeable_vma(mm, addr);
+	vma = find_zero_mergeable_vma(rmap_item, addr);
 	if (!vma) {
 		/*
 		 * If the vma is out of date, we do not need to
@@ -2368,7 +2541,9 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 		if (folio_test_large(folio))
 			err = 0;
 	} else if (folio_test_large(folio)) {
-		merge_zero_large_folio(vma, addr, page, nr, merged);
+		/* A THP that its owner did not register is never split. */
+		merge_zero_large_folio(vma, addr, page, nr, merged,
+				       vma->vm_flags & VM_MERGEABLE);
 		err = 0;
 		if (*merged)
 			trace_ksm_merge_one_page(my_zero_pfn(addr), rmap_item,
@@ -2393,6 +2568,30 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 }
 
 /*
+ * zero_merge_done - account for a zero merge from the page of @rmap_item on
+ * @nr: pages merged from that page on without a gap
+ * @merged: pages merged in all
+ * @budget: pages the batch may still scan
+ */
+static void zero_merge_done(struct ksm_rmap_item *rmap_item, unsigned int nr,
+			    unsigned int merged, unsigned int *budget)
+{
+	/* The pages merged besides the page itself count as scanned. */
+	unsigned int others = merged - !!nr;
+
+	*budget -= min(others, *budget);
+	ksm_pages_scanned += others;
+	/*
+	 * They get no rmap_item: the scan goes on after the first gap. Their
+	 * old rmap_items, if any, are freed as stale when the scan passes.
+	 */
+	if (nr > 1)
+		ksm_scan.address = max(ksm_scan.address,
+				       (rmap_item->address & PAGE_MASK) +
+				       nr * PAGE_SIZE);
+}
+
+/*
  * merge_zero_filled_page - the zero-page step of cmp_and_merge_page()
  * @page: a page with the checksum of the zero page
  * @rmap_item: the reverse mapping item of @page
@@ -2411,7 +2610,7 @@ static bool merge_zero_filled_page(struct page *page,
 				   unsigned int *budget)
 {
 	unsigned int min_age = READ_ONCE(ksm_zero_pages_min_age);
-	unsigned int nr, merged, others;
+	unsigned int nr, merged;
 	int err;
 
 	if (rmap_item->zero_age < min_age) {
@@ -2422,21 +2621,31 @@ static bool merge_zero_filled_page(struct page *page,
 	/* Only pages that were old enough themselves join @page. */
 	nr = min_age ? 1 : 1 + *budget;
 	err = try_to_merge_with_zero_page(rmap_item, page, &nr, &merged);
-
-	/* The pages merged besides @page count as scanned. */
-	others = merged - !!nr;
-	*budget -= min(others, *budget);
-	ksm_pages_scanned += others;
-	/*
-	 * They get no rmap_item: the scan goes on after the first gap. Their
-	 * old rmap_items, if any, are freed as stale when the scan passes.
-	 */
-	if (nr > 1)
-		ksm_scan.address = max(ksm_scan.address,
-				       (rmap_item->address & PAGE_MASK) +
-				       nr * PAGE_SIZE);
+	zero_merge_done(rmap_item, nr, merged, budget);
 	return !err;
 }
+
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/*
+ * merge_zero_only_page - what ksmd does with a page of a vma that its owner
+ * did not register (see "Zero pages in memory not registered")
+ * @budget: pages the batch may still scan after @page
+ */
+static void merge_zero_only_page(struct page *page, unsigned int *budget)
+{
+	unsigned int nr = 1 + *budget, merged;
+
+	if (!page_zero_filled(page))
+		return;
+	try_to_merge_with_zero_page(&ksm_zero_only_item, page, &nr, &merged);
+	zero_merge_done(&ksm_zero_only_item, nr, merged, budget);
+}
+#else
+static inline void merge_zero_only_page(struct page *page,
+					unsigned int *budget)
+{
+}
+#endif
 
 /*
  * try_to_merge_with_ksm_page - like try_to_merge_two_pages,
@@ -3540,7 +3749,10 @@ next_mm:
 		goto no_vmas;
 
 	for_each_vma(vmi, vma) {
-		if (!(vma->vm_flags & VM_MERGEABLE))
+		/* Only zero pages, without rmap_items, if not registered. */
+		bool zero_only = !(vma->vm_flags & VM_MERGEABLE);
+
+		if (zero_only && !vma_zero_only_scannable(vma))
 			continue;
 		if (ksm_scan.address < vma->vm_start)
 			ksm_scan.address = vma->vm_start;
@@ -3574,6 +3786,15 @@ next_mm:
 			if (tmp_page) {
 				flush_anon_page(vma, tmp_page, ksm_scan.address);
 				flush_dcache_page(tmp_page);
+				if (zero_only) {
+					rmap_item = &ksm_zero_only_item;
+					rmap_item->mm = mm;
+					rmap_item->address = ksm_scan.address;
+					ksm_scan.address += PAGE_SIZE;
+					*page = tmp_page;
+					mmap_read_unlock(mm);
+					return rmap_item;
+				}
 				rmap_item = get_next_rmap_item(mm_slot,
 					ksm_scan.rmap_list, ksm_scan.address);
 				if (rmap_item) {
@@ -3614,7 +3835,10 @@ no_vmas:
 	slot = list_entry(mm_slot->slot.mm_node.next,
 			  struct mm_slot, mm_node);
 	ksm_scan.mm_slot = mm_slot_entry(slot, struct ksm_mm_slot, slot);
-	if (ksm_scan.address == 0) {
+	/* An mm with KSM zero pages stays for run=2 to find them. */
+	if (ksm_scan.address == 0 &&
+	    (ksm_test_exit(mm) || !mm_ksm_zero_pages(mm) ||
+	     !IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL))) {
 		/*
 		 * We've completed a full scan of all vmas, holding mmap_lock
 		 * throughout, and found no VM_MERGEABLE: so do the same as
@@ -3681,7 +3905,10 @@ static void ksm_do_scan(unsigned int scan_npages)
 		if (!rmap_item)
 			return;
 		scan_npages--;
-		cmp_and_merge_page(page, rmap_item, &scan_npages);
+		if (is_zero_only_item(rmap_item))
+			merge_zero_only_page(page, &scan_npages);
+		else
+			cmp_and_merge_page(page, rmap_item, &scan_npages);
 		put_page(page);
 		ksm_pages_scanned++;
 	}
@@ -4922,6 +5149,95 @@ static ssize_t smart_scan_store(struct kobject *kobj,
 }
 KSM_ATTR(smart_scan);
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/*
+ * ksm_enrol_all_mms - put the mm of every user process on ksmd's list, for
+ * zero_pages_scope "all"
+ *
+ * mms are taken a batch at a time under RCU, and entered outside it, under
+ * their mmap_lock as madvise() and prctl() enter them. A process forked or
+ * exec()ed meanwhile is entered by ksm_fork() or ksm_execve(), or found by
+ * the next batch.
+ */
+static int ksm_enrol_all_mms(void)
+{
+	struct mm_struct *mms[32];
+	struct task_struct *p;
+	unsigned int i, n;
+	int err = 0;
+
+	do {
+		n = 0;
+		rcu_read_lock();
+		for_each_process(p) {
+			struct task_struct *t;
+			struct mm_struct *mm;
+
+			if (p->flags & PF_KTHREAD)
+				continue;
+			t = find_lock_task_mm(p);
+			if (!t)
+				continue;
+			mm = t->mm;
+			for (i = 0; i < n && mms[i] != mm; i++)
+				;
+			if (i == n && !test_bit(MMF_VM_MERGEABLE, &mm->flags) &&
+			    mmget_not_zero(mm))
+				mms[n++] = mm;
+			task_unlock(t);
+			if (n == ARRAY_SIZE(mms))
+				break;
+		}
+		rcu_read_unlock();
+
+		for (i = 0; i < n; i++) {
+			if (!err && mmap_write_lock_killable(mms[i]))
+				err = -EINTR;
+			if (!err) {
+				if (!test_bit(MMF_VM_MERGEABLE, &mms[i]->flags))
+					err = __ksm_enter(mms[i]);
+				mmap_write_unlock(mms[i]);
+			}
+			mmput(mms[i]);
+		}
+	} while (n == ARRAY_SIZE(mms) && !err);
+	return err;
+}
+#endif
+
+static ssize_t zero_pages_scope_show(struct kobject *kobj,
+				     struct kobj_attribute *attr, char *buf)
+{
+	if (!IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL))
+		return sysfs_emit(buf, "[mergeable]\n");
+	return sysfs_emit(buf, ksm_zero_scope_all() ? "mergeable [all]\n" :
+						      "[mergeable] all\n");
+}
+
+static ssize_t zero_pages_scope_store(struct kobject *kobj,
+				      struct kobj_attribute *attr,
+				      const char *buf, size_t count)
+{
+	int err = 0;
+
+	if (sysfs_streq(buf, "mergeable")) {
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+		WRITE_ONCE(ksm_zero_pages_all, false);
+#endif
+		return count;
+	}
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+	if (sysfs_streq(buf, "all")) {
+		/* Set first: a process forked meanwhile is entered anyway. */
+		WRITE_ONCE(ksm_zero_pages_all, true);
+		err = ksm_enrol_all_mms();
+		return err ? err : count;
+	}
+#endif
+	return -EINVAL;
+}
+KSM_ATTR(zero_pages_scope);
+
 static ssize_t advisor_mode_show(struct kobject *kobj,
 				 struct kobj_attribute *attr, char *buf)
 {
@@ -5068,6 +5384,7 @@ static struct attribute *ksm_attrs[] = {
 	&use_zero_pages_attr.attr,
 	&zero_pages_min_age_attr.attr,
 	&zero_pages_merged_attr.attr,
+	&zero_pages_scope_attr.attr,
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	&zero_pages_thp_split_min_attr.attr,
 	&zero_pages_thp_merged_attr.attr,

@@ -102,10 +102,28 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 	}
 }
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+extern bool ksm_zero_pages_all;
+
+/* Does ksmd look for zero pages in every user mm (zero_pages_scope)? */
+static inline bool ksm_zero_scope_all(void)
+{
+	return READ_ONCE(ksm_zero_pages_all);
+}
+#else
+static inline bool ksm_zero_scope_all(void)
+{
+	return false;
+}
+#endif
+
 static inline int ksm_execve(struct mm_struct *mm)
 {
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return __ksm_enter(mm);
+	/* Best effort, as on fork: the program runs either way. */
+	if (ksm_zero_scope_all())
+		__ksm_enter(mm);
 
 	return 0;
 }

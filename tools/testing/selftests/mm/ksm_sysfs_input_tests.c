@@ -59,6 +59,7 @@ enum kind {
 	K_INT_RAW,	/* kstrtoint(), errors returned as they are */
 	K_BOOL,		/* kstrtobool() */
 	K_ADVISOR,	/* advisor_mode: sysfs_streq() of "none", "scan-time" */
+	K_SCOPE,	/* zero_pages_scope: sysfs_streq() of "mergeable", "all" */
 };
 
 #define F_SERIES	0x1	/* added by the series: absent from the base */
@@ -96,6 +97,7 @@ static struct knob knobs[] = {
 	{ "use_zero_pages", K_BOOL, 0, 1, 0, 0, 1, 0 },
 	{ "smart_scan", K_BOOL, 0, 1, 0, 0, 1, 0 },
 	{ "advisor_mode", K_ADVISOR, 0, 0, 0, 0, 0, 0 },
+	{ "zero_pages_scope", K_SCOPE, .flags = F_SERIES },
 	/*
 	 * A percentage, but any unsigned long is accepted, and it is stored
 	 * in an unsigned int: see the truncation case in test_numeric().
@@ -504,6 +506,54 @@ static bool test_bool(const struct knob *k)
 #define ADV_NONE "[none] scan-time\n"
 #define ADV_SCAN "none [scan-time]\n"
 
+#define SCOPE_MERGEABLE "[mergeable] all\n"
+#define SCOPE_ALL "mergeable [all]\n"
+
+/*
+ * zero_pages_scope: "mergeable" or "all", shown as advisor_mode is. A
+ * kernel built without CONFIG_KSM_ZERO_PAGES_ALL shows "[mergeable]" and
+ * refuses "all".
+ */
+static bool test_scope(const struct knob *k)
+{
+	bool has_all;
+	char cur[VAL_MAX];
+	bool ok = true;
+
+	ok &= refused_common(k);
+	ok &= REFUSED("[mergeable]", EINVAL);
+	ok &= REFUSED("[mergeable] all", EINVAL);
+	ok &= REFUSED("mergeable all", EINVAL);
+	ok &= REFUSED(" all", EINVAL);
+	ok &= REFUSED("all ", EINVAL);
+	ok &= REFUSED("all\t", EINVAL);
+	ok &= REFUSED("all\n\n", EINVAL);
+	ok &= REFUSED("ALL", EINVAL);
+	ok &= REFUSED("Mergeable", EINVAL);
+	ok &= REFUSED("merge", EINVAL);
+	ok &= REFUSED("allall", EINVAL);
+	ok &= REFUSED("0", EINVAL);
+	ok &= REFUSED("1", EINVAL);
+	memset(big, 'a', BIG_LEN);
+	ok &= refused(k->name, big, BIG_LEN, EINVAL);
+
+	knob_read(k->name, cur, sizeof(cur));
+	has_all = strcmp(cur, "[mergeable]\n");
+	if (!has_all) {
+		ksft_print_msg("zero_pages_scope: built without \"all\"\n");
+		ok &= REFUSED("all", EINVAL);
+		ok &= ACCEPTED("mergeable", "[mergeable]\n");
+		return ok;
+	}
+	ok &= ACCEPTED("all", SCOPE_ALL);
+	ok &= ACCEPTED("mergeable", SCOPE_MERGEABLE);
+	ok &= ACCEPTED("all\n", SCOPE_ALL);
+	ok &= ACCEPTED("mergeable\n", SCOPE_MERGEABLE);
+	ok &= ACCEPTED("all\0junk", SCOPE_ALL);
+	ok &= ACCEPTED("mergeable\0junk", SCOPE_MERGEABLE);
+	return ok;
+}
+
 static bool test_advisor(const struct knob *k)
 {
 	char pts[VAL_MAX], min_pts[VAL_MAX];
@@ -659,6 +709,9 @@ static void test_knob(unsigned int i)
 	case K_ADVISOR:
 		ok &= test_advisor(k);
 		break;
+	case K_SCOPE:
+		ok &= test_scope(k);
+		break;
 	default:
 		ok &= test_numeric(k, pages_shared_zero());
 		break;
@@ -669,6 +722,8 @@ static void test_knob(unsigned int i)
 	} else if (k->kind == K_ADVISOR) {
 		knob_set(k->name, "none");
 		knob_set("pages_to_scan", saved[knob_index("pages_to_scan")]);
+	} else if (k->kind == K_SCOPE) {
+		restore_one(k->name);
 	} else {
 		restore_one(k->name);
 		knob_read(k->name, after, sizeof(after));
@@ -844,6 +899,10 @@ static void save_all(void)
 			saved[i][0] = '\0';
 	}
 	/* Written back as the mode itself, not the list read. */
+	i = knob_index("zero_pages_scope");
+	if (saved[i][0])
+		snprintf(saved[i], VAL_MAX, strstr(saved[i], "[all]") ?
+			 "all" : "mergeable");
 	i = knob_index("advisor_mode");
 	if (strstr(saved[i], "[scan-time]"))
 		snprintf(saved[i], VAL_MAX, "scan-time");
