@@ -65,7 +65,7 @@ kver=$(awk '
 # the docs of this repository and the two partial files).
 series_files() {
 	(cd "$top" && git ls-files --cached --others --exclude-standard 2>/dev/null || find . -type f | sed 's|^\./||') |
-		grep -E '^(mm|include|tools|Documentation|arch|kernel|lib)/' | sort -u
+		grep -E '^(mm|include|tools|Documentation|arch|kernel|lib|fs)/' | sort -u
 }
 
 base_sum() { awk -v p="$1" '!/^#/ && $2 == p { print $1 }' "$manifest"; }
