@@ -464,7 +464,7 @@ cross_diags() {
 # with the series applied (out/src/base, out/src/series), for checkpatch.
 series_diff() {
 	local f a
-	for f in $(git -C "$top" ls-files -- mm include tools Documentation) \
+	for f in $(git -C "$top" ls-files -- mm include tools Documentation fs) \
 		mm/Kconfig MAINTAINERS; do
 		a=base/$f
 		[ -f "$OUT/src/$a" ] || a=/dev/null
@@ -485,7 +485,7 @@ step_check() {
 	log "checkpatch --strict on the series' diff against the base"
 	series_diff | "$OUT/src/series/scripts/checkpatch.pl" --strict --no-tree \
 		--no-signoff --ignore FILE_PATH_CHANGES - || rc=1
-	objs=$(git -C "$top" diff --name-only "$root" -- mm | sed -n 's/\.c$/.o/p')
+	objs=$(git -C "$top" diff --name-only "$root" -- mm fs | sed -n 's/\.c$/.o/p')
 	if [ -n "$objs" ]; then
 		log "W=1 build of $objs"
 		# shellcheck disable=SC2086
@@ -493,6 +493,17 @@ step_check() {
 			CC="ccache gcc" W=1 $objs 2>&1 | tee "$OUT/build/series/w1.log"
 		! grep -q 'warning:' "$OUT/build/series/w1.log" || rc=1
 	fi
+	log "W=1 build of mm/ksm.o without CONFIG_KSM_ZERO_PAGES_ALL"
+	mkdir -p "$OUT/build/series-noall"
+	cp "$OUT/build/series/.config" "$OUT/build/series-noall/.config"
+	"$OUT/src/series/scripts/config" --file "$OUT/build/series-noall/.config" \
+		-d KSM_ZERO_PAGES_ALL
+	make -s -C "$OUT/src/series" O="$OUT/build/series-noall" ARCH=x86_64 \
+		olddefconfig >/dev/null
+	make -s -C "$OUT/src/series" O="$OUT/build/series-noall" ARCH=x86_64 \
+		CC="ccache gcc" W=1 mm/ksm.o fs/exec.o kernel/fork.o 2>&1 |
+		tee "$OUT/build/series-noall/w1.log"
+	! grep -q 'warning:\|error:' "$OUT/build/series-noall/w1.log" || rc=1
 	log "W=1 builds of mm/ksm.o for other architectures, base and series"
 	step_check_cross || rc=1
 	return $rc

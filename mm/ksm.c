@@ -312,7 +312,7 @@ static unsigned long ksm_zero_pages_merged;
 /*
  * Whether ksmd also maps zero pages into memory never registered with it
  * (zero_pages_scope "all"); see "Zero pages in memory not registered".
- * ksm_execve() reads it.
+ * ksm_fork() and ksm_execve() read it, to enter new mms.
  */
 bool ksm_zero_pages_all __read_mostly;
 #endif
@@ -1474,9 +1474,13 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  * into the trees, and keeps no rmap_item. scan_get_next_rmap_item() hands
  * such a page to ksm_do_scan() with ksm_zero_only_item, a stand-in that is
  * never linked anywhere, and merge_zero_only_page() tests it by reading it:
- * a page that is not zero-filled costs the read up to its first non-zero
- * byte, with no lock taken, no TLB flush and no mmu notifier call. The
- * memory KSM spends on "all" is an mm_slot per process.
+ * a page that is not zero-filled costs the walk that found it (mmap_lock
+ * for read and the page table lock, as for any page scanned) and the read
+ * up to its first non-zero word, with no folio lock, no TLB flush and no
+ * mmu notifier call. The memory KSM spends on "all" is an mm_slot per
+ * process. Without per-page state, zero_pages_min_age does not apply
+ * there: zero-filled pages are merged when first seen, and the scan cannot
+ * skip pages that smart_scan would skip.
  *
  * The vmas visited this way are those where a page fault could have mapped
  * the zero page and where nobody expects a page to stay put: private
@@ -2484,6 +2488,12 @@ static void zero_large_folios_forget(void)
 {
 	ksm_zero_thp.kept = NULL;
 }
+
+/* The last large folio left whole, to be compared only. */
+static inline struct folio *zero_large_folio_kept(void)
+{
+	return ksm_zero_thp.kept;
+}
 #else
 static inline void merge_zero_large_folio(struct vm_area_struct *vma,
 					  unsigned long addr, struct page *page,
@@ -2494,6 +2504,11 @@ static inline void merge_zero_large_folio(struct vm_area_struct *vma,
 
 static inline void zero_large_folios_forget(void)
 {
+}
+
+static inline struct folio *zero_large_folio_kept(void)
+{
+	return NULL;
 }
 #endif /* CONFIG_TRANSPARENT_HUGEPAGE */
 
@@ -2627,6 +2642,19 @@ static bool merge_zero_filled_page(struct page *page,
 
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 /*
+ * zero_only_skip_folio - move the scan past the pages of @folio that follow
+ * @page, mapped in one piece, without leaving the PMD of @page
+ */
+static void zero_only_skip_folio(struct folio *folio, struct page *page)
+{
+	unsigned long addr = ksm_zero_only_item.address & PAGE_MASK;
+	unsigned long left = folio_nr_pages(folio) - folio_page_idx(folio, page);
+
+	ksm_scan.address = max(ksm_scan.address,
+			       pmd_addr_end(addr, addr + left * PAGE_SIZE));
+}
+
+/*
  * merge_zero_only_page - what ksmd does with a page of a vma that its owner
  * did not register (see "Zero pages in memory not registered")
  * @budget: pages the batch may still scan after @page
@@ -2634,7 +2662,17 @@ static bool merge_zero_filled_page(struct page *page,
 static void merge_zero_only_page(struct page *page, unsigned int *budget)
 {
 	unsigned int nr = 1 + *budget, merged;
+	struct folio *folio = page_folio(page);
 
+	/*
+	 * Nothing but the huge zero page is to be had from a large folio
+	 * here: once looked at, the scan moves past it.
+	 */
+	if (folio_test_large(folio)) {
+		zero_only_skip_folio(folio, page);
+		if (folio == zero_large_folio_kept())
+			return;
+	}
 	if (!page_zero_filled(page))
 		return;
 	try_to_merge_with_zero_page(&ksm_zero_only_item, page, &nr, &merged);
@@ -3835,13 +3873,18 @@ no_vmas:
 	slot = list_entry(mm_slot->slot.mm_node.next,
 			  struct mm_slot, mm_node);
 	ksm_scan.mm_slot = mm_slot_entry(slot, struct ksm_mm_slot, slot);
-	/* An mm with KSM zero pages stays for run=2 to find them. */
+	/*
+	 * With zero_pages_scope "all" every user mm stays on the list. An mm
+	 * with KSM zero pages stays for run=2 to find them.
+	 */
 	if (ksm_scan.address == 0 &&
-	    (ksm_test_exit(mm) || !mm_ksm_zero_pages(mm) ||
-	     !IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL))) {
+	    (ksm_test_exit(mm) || !IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) ||
+	     (!ksm_zero_scope_all() && mm_ksm_zero_pages(mm) <= 0))) {
 		/*
 		 * We've completed a full scan of all vmas, holding mmap_lock
-		 * throughout, and found no VM_MERGEABLE: so do the same as
+		 * throughout, and found no VM_MERGEABLE (nor, for the zero
+		 * pages of zero_pages_scope "all", a KSM zero page or a scope
+		 * that keeps every mm): so do the same as
 		 * __ksm_exit does to remove this mm from all our lists now.
 		 * This applies either when cleaning up after __ksm_exit
 		 * (but beware: we can reach here even before __ksm_exit),
@@ -5154,53 +5197,59 @@ KSM_ATTR(smart_scan);
  * ksm_enrol_all_mms - put the mm of every user process on ksmd's list, for
  * zero_pages_scope "all"
  *
- * mms are taken a batch at a time under RCU, and entered outside it, under
- * their mmap_lock as madvise() and prctl() enter them. A process forked or
- * exec()ed meanwhile is entered by ksm_fork() or ksm_execve(), or found by
- * the next batch.
+ * The processes are walked once, in the order of their pids, a batch at a
+ * time under RCU; each mm is entered outside it, under its mmap_lock as
+ * madvise() and prctl() enter them. While the scope is "all", ksm_fork()
+ * and ksm_execve() enter new mms and ksmd keeps the mms it has: a second
+ * walk picks up the children of forks that were under way during the
+ * first, which ksm_fork() may have missed.
  */
 static int ksm_enrol_all_mms(void)
 {
 	struct mm_struct *mms[32];
-	struct task_struct *p;
-	unsigned int i, n;
-	int err = 0;
+	unsigned int i, n, walk;
+	int next, err = 0;
 
-	do {
-		n = 0;
-		rcu_read_lock();
-		for_each_process(p) {
-			struct task_struct *t;
-			struct mm_struct *mm;
+	for (walk = 0; walk < 2 && !err; walk++) {
+		next = 1;
+		do {
+			struct pid *pid;
 
-			if (p->flags & PF_KTHREAD)
-				continue;
-			t = find_lock_task_mm(p);
-			if (!t)
-				continue;
-			mm = t->mm;
-			for (i = 0; i < n && mms[i] != mm; i++)
-				;
-			if (i == n && !test_bit(MMF_VM_MERGEABLE, &mm->flags) &&
-			    mmget_not_zero(mm))
-				mms[n++] = mm;
-			task_unlock(t);
-			if (n == ARRAY_SIZE(mms))
-				break;
-		}
-		rcu_read_unlock();
+			n = 0;
+			rcu_read_lock();
+			while (n < ARRAY_SIZE(mms) &&
+			       (pid = find_ge_pid(next, &init_pid_ns))) {
+				struct task_struct *p, *t;
 
-		for (i = 0; i < n; i++) {
-			if (!err && mmap_write_lock_killable(mms[i]))
-				err = -EINTR;
-			if (!err) {
-				if (!test_bit(MMF_VM_MERGEABLE, &mms[i]->flags))
-					err = __ksm_enter(mms[i]);
-				mmap_write_unlock(mms[i]);
+				next = pid_nr(pid) + 1;
+				p = pid_task(pid, PIDTYPE_TGID);
+				if (!p || (p->flags & PF_KTHREAD))
+					continue;
+				t = find_lock_task_mm(p);
+				if (!t)
+					continue;
+				if (!test_bit(MMF_VM_MERGEABLE, &t->mm->flags) &&
+				    mmget_not_zero(t->mm))
+					mms[n++] = t->mm;
+				task_unlock(t);
 			}
-			mmput(mms[i]);
-		}
-	} while (n == ARRAY_SIZE(mms) && !err);
+			rcu_read_unlock();
+
+			for (i = 0; i < n; i++) {
+				if (!err && mmap_write_lock_killable(mms[i]))
+					err = -EINTR;
+				if (!err) {
+					/* Entered since, or by a CLONE_VM sibling? */
+					if (!test_bit(MMF_VM_MERGEABLE,
+						      &mms[i]->flags))
+						err = __ksm_enter(mms[i]);
+					mmap_write_unlock(mms[i]);
+				}
+				mmput(mms[i]);
+			}
+			cond_resched();
+		} while (n == ARRAY_SIZE(mms) && !err);
+	}
 	return err;
 }
 #endif
@@ -5218,8 +5267,6 @@ static ssize_t zero_pages_scope_store(struct kobject *kobj,
 				      struct kobj_attribute *attr,
 				      const char *buf, size_t count)
 {
-	int err = 0;
-
 	if (sysfs_streq(buf, "mergeable")) {
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 		WRITE_ONCE(ksm_zero_pages_all, false);
@@ -5228,6 +5275,8 @@ static ssize_t zero_pages_scope_store(struct kobject *kobj,
 	}
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 	if (sysfs_streq(buf, "all")) {
+		int err;
+
 		/* Set first: a process forked meanwhile is entered anyway. */
 		WRITE_ONCE(ksm_zero_pages_all, true);
 		err = ksm_enrol_all_mms();

@@ -3,11 +3,15 @@
  * ksm_demo: a small workload that shows what KSM reclaims, run in the guest
  * by "make demo".
  *
- * Three child processes each map one kind of anonymous memory and register
- * it with MADV_MERGEABLE: zero-filled pages, duplicate pages (a handful of
- * patterns repeated) and unique pages. The parent turns ksmd on and prints a
- * progress line every second (full scans, MiB saved, ksmd CPU), then a table
- * of what each kind got, read from /proc/<pid>/ksm_stat of its child.
+ * Child processes each map one kind of anonymous memory and register it
+ * with MADV_MERGEABLE: zero-filled pages, zero-filled transparent huge pages,
+ * duplicate pages (a handful of patterns repeated) and unique pages; one
+ * more holds zero-filled pages and never registers them. The parent turns
+ * ksmd on and prints a progress line every second (full scans, MiB saved,
+ * ksmd CPU), then a table of what each kind got, read from
+ * /proc/<pid>/ksm_stat of its child. Last, it sets zero_pages_scope to
+ * "all" (where the kernel has it) and shows the unregistered zero pages
+ * reclaimed too.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -28,8 +32,10 @@
 #define MIB (1UL << 20)
 #define DUP_PATTERNS 16
 
-enum kind { ZERO, DUP, UNIQUE, NR_KINDS };
-static const char *const kind_name[NR_KINDS] = { "zero", "duplicate", "unique" };
+enum kind { ZERO, ZERO_THP, DUP, UNIQUE, UNREG, NR_KINDS };
+static const char *const kind_name[NR_KINDS] = {
+	"zero", "zero THP", "duplicate", "unique", "zero unreg",
+};
 
 static long page_size;
 
@@ -50,20 +56,24 @@ static void child(enum kind kind, unsigned long bytes, int ready_fd)
 {
 	unsigned long i, n = bytes / page_size;
 	uint64_t seed = 0x9e3779b97f4a7c15ULL ^ getpid();
+	const unsigned long thp = 2 * MIB;
 	char *p;
 
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, bytes + thp, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		die("mmap");
-	/* Small pages only: the demo is about pages, not THP splitting. */
-	madvise(p, bytes, MADV_NOHUGEPAGE);
+	/* Small pages but for the THP kind, aligned for THPs. */
+	p = (char *)(((uintptr_t)p + thp - 1) & ~(uintptr_t)(thp - 1));
+	madvise(p, bytes, kind == ZERO_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (i = 0; i < n; i++) {
 		char *page = p + i * page_size;
 		long j;
 
 		switch (kind) {
 		case ZERO:
+		case ZERO_THP:
+		case UNREG:
 			memset(page, 0, page_size);
 			break;
 		case DUP:
@@ -81,12 +91,61 @@ static void child(enum kind kind, unsigned long bytes, int ready_fd)
 			break;
 		}
 	}
-	if (madvise(p, bytes, MADV_MERGEABLE))
+	if (kind != UNREG && madvise(p, bytes, MADV_MERGEABLE))
 		die("madvise(MADV_MERGEABLE)");
 	if (write(ready_fd, "", 1) != 1)
 		die("write");
 	for (;;)
 		pause();
+}
+
+/* RSS of @pid in MiB, from /proc/<pid>/statm. */
+static double rss_mib(pid_t pid)
+{
+	char path[64];
+	long size, res = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (double)res * page_size / MIB;
+}
+
+/*
+ * zero_pages_scope=all: the zero pages of the process that never
+ * registered are reclaimed too.
+ */
+static void zero_scope_all(pid_t pid, long pages, long full_scans, long limit)
+{
+	long scans0, zero;
+	double t0, rss0;
+
+	printf("\nzero_pages_scope=all: the process that never registered its %ld zero pages\n",
+	       pages);
+	rss0 = rss_mib(pid);
+	if (!ksm_try_write_str("zero_pages_scope", "all")) {
+		printf("(this kernel has no zero_pages_scope \"all\")\n");
+		return;
+	}
+	printf("before: ksm_zero_pages of it %ld, RSS %.1f MiB\n",
+	       ksm_stat(pid, "ksm_zero_pages"), rss0);
+	scans0 = ksm_read("full_scans");
+	t0 = now();
+	while (ksm_read("full_scans") < scans0 + full_scans / 2 &&
+	       now() - t0 < limit)
+		usleep(25000);
+	zero = ksm_stat(pid, "ksm_zero_pages");
+	printf("after %ld full scans (%.1f s): ksm_zero_pages of it %ld (%.1f%%), RSS %.1f MiB\n",
+	       ksm_read("full_scans") - scans0, now() - t0, zero,
+	       100.0 * zero / pages, rss_mib(pid));
+	printf("zero_pages_thp_merged=%ld (THPs replaced by the huge zero page)\n",
+	       ksm_read("zero_pages_thp_merged"));
+	ksm_try_write_str("zero_pages_scope", "mergeable");
 }
 
 static void usage(void)
@@ -148,8 +207,9 @@ int main(int argc, char **argv)
 			die("read");
 
 	uname(&uts);
-	printf("KSM demo on Linux %s: %lu MiB each of zero, duplicate (%d patterns) and unique pages\n",
-	       uts.release, mib, DUP_PATTERNS);
+	printf("KSM demo on Linux %s: %lu MiB each of zero, zero THP, duplicate (%d patterns),\n"
+	       "unique and unregistered zero pages\n", uts.release, mib,
+	       DUP_PATTERNS);
 	printf("knobs: use_zero_pages=1 pages_to_scan=%lu sleep_millisecs=%lu\n",
 	       pages_to_scan, sleep_ms);
 	printf("%6s %10s %10s %10s %10s %12s\n", "time", "full_scans",
@@ -163,10 +223,13 @@ int main(int argc, char **argv)
 	do {
 		long scans, zero, sharing;
 
-		/* Sample often enough to tell in which full scan 99% was reached. */
+		/*
+		 * Sample often enough to tell in which full scan 99% of the
+		 * registered zero pages (small and THP) was reached.
+		 */
 		usleep(25000);
 		zero = ksm_read("ksm_zero_pages") - zero0;
-		if (zero99_t < 0 && zero >= pages * 99 / 100) {
+		if (zero99_t < 0 && zero >= 2 * pages * 99 / 100) {
 			zero99_t = now() - t0;
 			zero99_scan = ksm_read("full_scans") - scans0 + 1;
 		}
@@ -212,6 +275,8 @@ int main(int argc, char **argv)
 	printf("(the KSM-mapped pages of all kinds share %ld KSM pages; saved MiB above is\n"
 	       " pages_sharing + ksm_zero_pages, the memory actually given back)\n",
 	       ksm_read("pages_shared"));
+
+	zero_scope_all(pids[UNREG], pages, full_scans, limit);
 
 	for (k = 0; k < NR_KINDS; k++)
 		kill(pids[k], SIGKILL);

@@ -54,6 +54,21 @@ static inline bool ksm_try_write(const char *knob, long val)
 	return !fclose(f) && ok;
 }
 
+/* Write a string to a /sys/kernel/mm/ksm file; false if missing or refused. */
+static inline bool ksm_try_write_str(const char *knob, const char *val)
+{
+	char path[128];
+	bool ok;
+	FILE *f;
+
+	snprintf(path, sizeof(path), KSM "%s", knob);
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	ok = fputs(val, f) >= 0;
+	return !fclose(f) && ok;
+}
+
 /* Value of "key value" in /proc/<pid>/ksm_stat, or -1. */
 static inline long ksm_stat(pid_t pid, const char *key)
 {

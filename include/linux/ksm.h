@@ -79,10 +79,28 @@ static inline long mm_ksm_zero_pages(struct mm_struct *mm)
 	return atomic_long_read(&mm->ksm_zero_pages);
 }
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+extern bool ksm_zero_pages_all;
+
+/* Does ksmd look for zero pages in every user mm (zero_pages_scope)? */
+static inline bool ksm_zero_scope_all(void)
+{
+	return READ_ONCE(ksm_zero_pages_all);
+}
+#else
+static inline bool ksm_zero_scope_all(void)
+{
+	return false;
+}
+#endif
+
 static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 {
-	/* Adding mm to ksm is best effort on fork. */
-	if (test_bit(MMF_VM_MERGEABLE, &oldmm->flags)) {
+	/*
+	 * Adding mm to ksm is best effort on fork. With zero_pages_scope
+	 * "all", every user mm is added.
+	 */
+	if (test_bit(MMF_VM_MERGEABLE, &oldmm->flags) || ksm_zero_scope_all()) {
 		/*
 		 * The copy of oldmm that dup_mm() made holds the number of KSM
 		 * zero pages from before oldmm's mmap_lock was taken: ksmd may
@@ -101,21 +119,6 @@ static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 		__ksm_enter(mm);
 	}
 }
-
-#ifdef CONFIG_KSM_ZERO_PAGES_ALL
-extern bool ksm_zero_pages_all;
-
-/* Does ksmd look for zero pages in every user mm (zero_pages_scope)? */
-static inline bool ksm_zero_scope_all(void)
-{
-	return READ_ONCE(ksm_zero_pages_all);
-}
-#else
-static inline bool ksm_zero_scope_all(void)
-{
-	return false;
-}
-#endif
 
 static inline int ksm_execve(struct mm_struct *mm)
 {
