@@ -37,11 +37,43 @@
  *           zero_pages_min_age 0 and 1 (where the kernel has it): minor
  *           faults of the thread (a write to a page KSM merged faults),
  *           ksmd CPU, MiB mapped to the zero page on average
- *   (unregistered: reserved for reclaim of zero pages in memory that was
- *           never registered with KSM, once the series has it: processes
- *           holding zero pages among other data, share reclaimed and KSM
- *           metadata memory)
- * Kernel knobs a kernel does not have are left alone.
+ *   thp-zero
+ *           256 MiB zero-filled in THPs (2 MiB aligned, MADV_HUGEPAGE,
+ *           written): seconds, ksmd CPU and full scans until 99% of it has
+ *           left the process's RSS (the base maps zero subpages to the 4K
+ *           zero page when it splits a THP, the series may map the huge
+ *           zero page: either drops RSS); THP MiB before, THP splits, page
+ *           table KiB, AnonHugePages after, ksm_zero_pages, THPs merged
+ *           whole (zero_pages_thp_merged, where the kernel has it) and
+ *           pages khugepaged collapsed meanwhile
+ *   thp-half, thp-half-256 (thp-half: both)
+ *           256 MiB in THPs, the even 4K pages of each unique, the odd ones
+ *           zero: the same figures after 3 full scans or once 99% of the
+ *           zero half has left RSS, with zero_pages_thp_split_min left
+ *           alone and at 256 (where the kernel has it)
+ *   unregistered-none, unregistered-zram, unregistered-all (unregistered:
+ *           the three)
+ *           4 processes (exec()ed by the bench: never registered with KSM)
+ *           each hold 80 MiB of 4K pages, 64 MiB zero-filled (written) with
+ *           a page of unique data after every UNREG_ZERO_RUN of them. What
+ *           each way of getting the zero pages back gives back and costs:
+ *           none: KSM runs 10 s with the scope it has (the base's, or
+ *           "mergeable"); zram: proactive reclaim of the processes' cgroup
+ *           (memory.reclaim, "320M" a write) to a zram swap device until
+ *           99% of the zero pages have left RSS, at most 30 s; all:
+ *           zero_pages_scope "all" (where the kernel has it) until 99%, and
+ *           again with the processes madvise(MADV_MERGEABLE)ing their memory
+ *           under "mergeable" for the KSM metadata it costs. Then each
+ *           process reads all of its memory once. RSS given back (statm),
+ *           zero pages out of RSS and data pages swapped out (pagemap),
+ *           seconds and CPU (the reclaim writer's thread, kswapd0, ksmd),
+ *           faults and CPU of the read-back, RSS given back after it, zram
+ *           memory (mm_stat), KSM slab (slabinfo) and rmap_items (ksm_stat).
+ *           Mounts cgroup2 on /sys/fs/cgroup and puts a swap header on
+ *           /dev/zram0 if needed (CONFIG_MEMCG, CONFIG_ZRAM, CONFIG_SWAP);
+ *           without them, zram says so and is left out.
+ * Kernel knobs a kernel does not have are left alone. THP is set to
+ * "madvise" if it is "never" (the test kernels say "always").
  *
  * Arguments: workload names, separated by commas or spaces; none: all.
  */
@@ -58,7 +90,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -711,9 +746,877 @@ static void user_zero_check(int run, unsigned long mib)
 	munmap(p, bytes);
 }
 
+#define THP "/sys/kernel/mm/transparent_hugepage/"
+
+static unsigned long thp_size;
+
+/*
+ * The number after "@key:" or "@key " on a line of a /proc file (KiB in
+ * meminfo and smaps_rollup), -1 if there is none.
+ */
+static long proc_field(const char *path, const char *key)
+{
+	size_t len = strlen(key);
+	char line[256];
+	long v = -1;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) &&
+		    (line[len] == ':' || line[len] == ' ')) {
+			v = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Pages of this process in its RSS (statm: file, anon and shmem). */
+static long rss_pages(void)
+{
+	long size, res;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &res) != 2)
+		res = -1;
+	fclose(f);
+	return res;
+}
+
+/* MiB of this process mapped by anonymous THPs (the huge zero page not). */
+static double anon_huge_mib(void)
+{
+	return proc_field("/proc/self/smaps_rollup", "AnonHugePages") / 1024.0;
+}
+
+/*
+ * PMD-sized THPs split since boot: thp_split_page of /proc/vmstat, or
+ * without CONFIG_VM_EVENT_COUNTERS (the bench kernels) the same count in the
+ * PMD size's stats/split; -1 if neither is there.
+ */
+static long thp_splits(void)
+{
+	long v = proc_field("/proc/vmstat", "thp_split_page");
+	char path[128];
+
+	if (v >= 0)
+		return v;
+	snprintf(path, sizeof(path), THP "hugepages-%lukB/stats/split",
+		 thp_size / 1024);
+	return read_long(path);
+}
+
+/* THP on for MADV_HUGEPAGE areas at least; the PMD size. */
+static void thp_setup(void)
+{
+	char buf[128] = "";
+	long size = read_long(THP "hpage_pmd_size");
+	FILE *f;
+
+	thp_size = size > 0 ? (unsigned long)size : 2 * MIB;
+	f = fopen(THP "enabled", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	if (!strstr(buf, "[never]"))
+		return;
+	f = fopen(THP "enabled", "w");
+	if (f) {
+		bool ok = fputs("madvise", f) >= 0;
+
+		if (!fclose(f) && ok)
+			return;
+	}
+	printf("ksm_bench: THP is off and stays off\n");
+}
+
+/* @bytes aligned to the PMD size, MADV_HUGEPAGE. */
+static char *map_thp(unsigned long bytes)
+{
+	unsigned long len = bytes + thp_size;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	a = (char *)(((uintptr_t)p + thp_size - 1) & ~(uintptr_t)(thp_size - 1));
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + bytes, p + len - (a + bytes));
+	madvise(a, bytes, MADV_HUGEPAGE);
+	return a;
+}
+
+/*
+ * 256 MiB in THPs, zero-filled (@half false) or with the odd 4K pages of
+ * each THP zero and the even ones unique (@half true). KSM runs until 99%
+ * of the zero-filled memory has left the process's RSS, or for @half after
+ * 3 full scans, at most 600 s. RSS (statm) drops on every kernel: a THP
+ * split maps the zero subpages to the zero page (6.12 does that on every
+ * split of an anonymous THP), KSM may map them or the huge zero page, and
+ * none of these counts in RSS.
+ */
+static void thp_reclaim(const char *w, int run, bool half)
+{
+	const unsigned long bytes = 256 * MIB;
+	const long goal = (half ? bytes / 2 : bytes) / page_size * 99 / 100;
+	long pt0, splits0, collapsed0, merged0, rss0, rss, scans, prev, full;
+	double last_ts = -1, t, thp_mib;
+	struct mark a, b;
+	unsigned long i;
+	char *p;
+
+	ksm_reset(1000, 20);
+	pt0 = proc_field("/proc/meminfo", "PageTables");
+	splits0 = thp_splits();
+	p = map_thp(bytes);
+	if (half) {
+		fill_unique(p, bytes, 0x7f1e0000 + run);
+		for (i = page_size; i < bytes; i += 2 * page_size)
+			memset(p + i, 0, page_size);
+	} else {
+		memset(p, 0, bytes);
+	}
+	thp_mib = anon_huge_mib();
+	csv(w, run, "thp_mib_before", thp_mib);
+	if (thp_mib < bytes / MIB * 0.99)
+		printf("ksm_bench: %s run %d: %.0f of %lu MiB in THPs\n",
+		       w, run, thp_mib, bytes / MIB);
+	madvise(p, bytes, MADV_MERGEABLE);
+	collapsed0 = read_long(THP "khugepaged/pages_collapsed");
+	merged0 = ksm_read("zero_pages_thp_merged");
+	rss0 = rss_pages();
+	mark(&a);
+	scans = a.scans;
+	ksm_write("run", 1);
+	do {
+		prev = scans;
+		usleep(10000);
+		rss = rss_pages();
+		scans = ksm_read("full_scans");
+		t = now() - a.t;
+		if (t - last_ts >= 0.1) {
+			printf("ts,%s,%d,%.2f,%.1f\n", w, run, t,
+			       (double)(rss0 - rss) * page_size / MIB);
+			last_ts = t;
+		}
+	} while (rss0 - rss < goal && (!half || scans < a.scans + 3) &&
+		 t < 600);
+	mark(&b);
+	ksm_write("run", 0);
+	printf("ts,%s,%d,%.2f,%.1f\n", w, run, b.t - a.t,
+	       (double)(rss0 - rss) * page_size / MIB);
+	/*
+	 * The full scans it took: those done, and the one under way if the
+	 * goal was reached in it. A batch of ksmd never runs past the end of
+	 * a full scan, and a poll every 10 ms falls between two batches
+	 * 20 ms apart: a scan that ended since the last poll did the rest.
+	 */
+	full = scans - a.scans;
+	if (rss0 - rss >= goal && scans == prev)
+		full++;
+	csv(w, run, "reclaimed_mib", (double)(rss0 - rss) * page_size / MIB);
+	csv(w, run, "seconds", b.t - a.t);
+	csv(w, run, "ksmd_cpu_s", b.cpu - a.cpu);
+	csv(w, run, "full_scans", full);
+	if (splits0 >= 0)
+		csv(w, run, "thp_split_page", thp_splits() - splits0);
+	csv(w, run, "pagetables_kib",
+	    proc_field("/proc/meminfo", "PageTables") - pt0);
+	csv(w, run, "anon_huge_mib_after", anon_huge_mib());
+	if (ksm_read("ksm_zero_pages") >= 0)
+		csv(w, run, "ksm_zero_pages_mib",
+		    (double)ksm_read("ksm_zero_pages") * page_size / MIB);
+	if (merged0 >= 0)
+		csv(w, run, "zero_pages_thp_merged",
+		    ksm_read("zero_pages_thp_merged") - merged0);
+	if (collapsed0 >= 0)
+		csv(w, run, "khugepaged_collapsed",
+		    read_long(THP "khugepaged/pages_collapsed") - collapsed0);
+	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+/* thp-half with zero_pages_thp_split_min at @split_min, then as it was. */
+static void thp_half_at(const char *w, int run, long split_min)
+{
+	long old = ksm_read("zero_pages_thp_split_min");
+
+	if (!ksm_try_write("zero_pages_thp_split_min", split_min))
+		printf("ksm_bench: %s: zero_pages_thp_split_min refuses %ld\n",
+		       w, split_min);
+	thp_reclaim(w, run, true);
+	ksm_write("zero_pages_thp_split_min", old);
+}
+
+/*
+ * unregistered: zero pages in memory that nobody registered with KSM.
+ * UNREG_PROCS processes, exec()ed from the bench (so that they do not
+ * inherit its registration with KSM at fork), each fill UNREG_MIB of 4K
+ * pages: UNREG_ZERO_RUN zero-filled pages, then a page of unique data, and
+ * so on. They take commands from the bench on fd UNREG_CMD_FD, answer on
+ * UNREG_REP_FD.
+ */
+#define UNREG_PROCS	4
+#define UNREG_MIB	80		/* 64 MiB zero, 16 MiB data */
+#define UNREG_ZERO_RUN	4
+#define UNREG_CHILD	"--unregistered-child"
+#define UNREG_CMD_FD	100
+#define UNREG_REP_FD	101
+#define CGROOT		"/sys/fs/cgroup/"
+#define UNREG_CG	CGROOT "ksm-unreg/"
+#define ZRAM		"/sys/block/zram0/"
+
+/* What a process reports of its read of all its memory. */
+struct unreg_use {
+	long minflt, majflt;
+	double cpu_s;
+};
+
+struct unreg_proc {
+	pid_t pid;
+	int cmd, rep;
+	uintptr_t addr;		/* of its area, in its address space */
+};
+
+static bool unreg_is_data(unsigned long page)
+{
+	return page % (UNREG_ZERO_RUN + 1) == UNREG_ZERO_RUN;
+}
+
+static double tv_s(const struct timeval *tv)
+{
+	return tv->tv_sec + tv->tv_usec / 1e6;
+}
+
+static bool read_full(int fd, void *buf, size_t len)
+{
+	return read(fd, buf, len) == (ssize_t)len;
+}
+
+/* Write a string to a file; false if it is missing or refuses. */
+static bool write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, s, strlen(s)) == (ssize_t)strlen(s);
+	close(fd);
+	return ok;
+}
+
+/* The child: fill, report the address, then obey until told to quit. */
+static int unreg_child(int idx, bool mergeable)
+{
+	const unsigned long bytes = UNREG_MIB * MIB, pages = bytes / page_size;
+	volatile uint64_t sink;
+	struct unreg_use use;
+	struct rusage r0, r1;
+	unsigned long i;
+	uintptr_t addr;
+	char cmd, *p;
+
+	p = map_pages(bytes);
+	for (i = 0; i < pages; i++)
+		if (unreg_is_data(i))
+			fill_unique(p + i * page_size, page_size,
+				    ((uint64_t)(idx + 1) << 32) + i + 1);
+		else
+			memset(p + i * page_size, 0, page_size);
+	if (mergeable)
+		madvise(p, bytes, MADV_MERGEABLE);
+	addr = (uintptr_t)p;
+	if (write(UNREG_REP_FD, &addr, sizeof(addr)) != (ssize_t)sizeof(addr))
+		return 1;
+	while (read(UNREG_CMD_FD, &cmd, 1) == 1 && cmd == 'r') {
+		const uint64_t *w = (const uint64_t *)p;
+		uint64_t sum = 0;
+
+		getrusage(RUSAGE_SELF, &r0);
+		for (i = 0; i < bytes / 8; i++)
+			sum += w[i];
+		sink = sum;
+		getrusage(RUSAGE_SELF, &r1);
+		(void)sink;
+		use.minflt = r1.ru_minflt - r0.ru_minflt;
+		use.majflt = r1.ru_majflt - r0.ru_majflt;
+		use.cpu_s = tv_s(&r1.ru_utime) + tv_s(&r1.ru_stime) -
+			    tv_s(&r0.ru_utime) - tv_s(&r0.ru_stime);
+		if (write(UNREG_REP_FD, &use, sizeof(use)) != (ssize_t)sizeof(use))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Start the processes, in the cgroup UNREG_CG if there is one, and wait
+ * until each has filled its memory.
+ */
+static void unreg_spawn(struct unreg_proc *pr, bool mergeable)
+{
+	int i;
+
+	for (i = 0; i < UNREG_PROCS; i++) {
+		int cmd[2], rep[2];
+
+		if (pipe2(cmd, O_CLOEXEC) || pipe2(rep, O_CLOEXEC)) {
+			perror("pipe2");
+			exit(1);
+		}
+		pr[i].pid = fork();
+		if (pr[i].pid < 0) {
+			perror("fork");
+			exit(1);
+		}
+		if (!pr[i].pid) {
+			char idx[16];
+
+			write_str(UNREG_CG "cgroup.procs", "0");
+			if (dup2(cmd[0], UNREG_CMD_FD) < 0 ||
+			    dup2(rep[1], UNREG_REP_FD) < 0 ||
+			    fcntl(UNREG_CMD_FD, F_SETFD, 0) ||
+			    fcntl(UNREG_REP_FD, F_SETFD, 0))
+				_exit(1);
+			snprintf(idx, sizeof(idx), "%d", i);
+			execl("/proc/self/exe", "ksm_bench", UNREG_CHILD, idx,
+			      mergeable ? "1" : "0", (char *)NULL);
+			_exit(1);
+		}
+		close(cmd[0]);
+		close(rep[1]);
+		pr[i].cmd = cmd[1];
+		pr[i].rep = rep[0];
+	}
+	for (i = 0; i < UNREG_PROCS; i++)
+		if (!read_full(pr[i].rep, &pr[i].addr, sizeof(pr[i].addr))) {
+			printf("ksm_bench: unregistered: process %d failed\n", i);
+			exit(1);
+		}
+}
+
+static void unreg_quit(struct unreg_proc *pr)
+{
+	int i;
+
+	for (i = 0; i < UNREG_PROCS; i++) {
+		if (write(pr[i].cmd, "q", 1) != 1)
+			kill(pr[i].pid, SIGKILL);
+		close(pr[i].cmd);
+		close(pr[i].rep);
+		waitpid(pr[i].pid, NULL, 0);
+	}
+}
+
+/* Each process in turn reads all its memory once: the sum of their use. */
+static void unreg_read_back(struct unreg_proc *pr, struct unreg_use *sum)
+{
+	struct unreg_use use;
+	int i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < UNREG_PROCS; i++) {
+		if (write(pr[i].cmd, "r", 1) != 1 ||
+		    !read_full(pr[i].rep, &use, sizeof(use))) {
+			printf("ksm_bench: unregistered: process %d failed\n", i);
+			exit(1);
+		}
+		sum->minflt += use.minflt;
+		sum->majflt += use.majflt;
+		sum->cpu_s += use.cpu_s;
+	}
+}
+
+/* Resident pages of the processes (statm: file, anon and shmem). */
+static long unreg_rss(const struct unreg_proc *pr)
+{
+	long size, res, sum = 0;
+	char path[64];
+	FILE *f;
+	int i;
+
+	for (i = 0; i < UNREG_PROCS; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/statm", pr[i].pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%ld %ld", &size, &res) == 2)
+			sum += res;
+		fclose(f);
+	}
+	return sum;
+}
+
+/* Sum of a "Key: N kB" line of /proc/<pid>/status over the processes. */
+static long unreg_status_kib(const struct unreg_proc *pr, const char *key)
+{
+	char path[64];
+	long v, sum = 0;
+	int i;
+
+	for (i = 0; i < UNREG_PROCS; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/status", pr[i].pid);
+		v = proc_field(path, key);
+		sum += v > 0 ? v : 0;
+	}
+	return sum;
+}
+
+/* Sum of the processes' ksm_stat @key, 0 where it has none. */
+static long unreg_ksm_stat(const struct unreg_proc *pr, const char *key)
+{
+	long v, sum = 0;
+	int i;
+
+	for (i = 0; i < UNREG_PROCS; i++) {
+		v = ksm_stat(pr[i].pid, key);
+		sum += v > 0 ? v : 0;
+	}
+	return sum;
+}
+
+/* The page frame of the zero page: what a read fault maps. */
+static uint64_t zero_pfn(void)
+{
+	volatile char *p = (volatile char *)map_pages(page_size);
+	uint64_t pfn;
+
+	(void)p[0];
+	page_frames((const char *)p, 1, &pfn);
+	munmap((void *)p, page_size);
+	return pfn;
+}
+
+/*
+ * From the page tables of the processes (pagemap): their zero-filled pages
+ * that are out of their RSS (swapped out, or mapped to the zero page), and
+ * their data pages swapped out.
+ */
+static void unreg_pagemap(const struct unreg_proc *pr, uint64_t zpfn,
+			  long *zero_out, long *data_out)
+{
+	const unsigned long pages = UNREG_MIB * MIB / page_size;
+	uint64_t *e = malloc(pages * sizeof(*e));
+	unsigned long i;
+	char path[64];
+	int k, fd;
+
+	if (!e) {
+		perror("malloc");
+		exit(1);
+	}
+	*zero_out = *data_out = 0;
+	for (k = 0; k < UNREG_PROCS; k++) {
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pr[k].pid);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 ||
+		    pread(fd, e, pages * sizeof(*e),
+			  pr[k].addr / page_size * sizeof(*e)) !=
+		    (ssize_t)(pages * sizeof(*e))) {
+			printf("ksm_bench: unregistered: no pagemap of %d\n",
+			       pr[k].pid);
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		/* bit 63: present, 62: swapped, 0-54: frame */
+		for (i = 0; i < pages; i++) {
+			bool present = e[i] >> 63;
+			bool swapped = (e[i] >> 62) & 1;
+			uint64_t pfn = e[i] & ((1ULL << 55) - 1);
+
+			if (unreg_is_data(i))
+				*data_out += swapped;
+			else
+				*zero_out += !present || pfn == zpfn;
+		}
+	}
+	free(e);
+}
+
+/* KiB of slab that ksm_rmap_item and ksm_mm_slot hold (active_objs). */
+static long ksm_slab_kib(void)
+{
+	char line[512], name[64];
+	long active, num, size, bytes = 0;
+	bool found = false;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld %ld %ld", name, &active, &num,
+			   &size) == 4 &&
+		    (!strcmp(name, "ksm_rmap_item") ||
+		     !strcmp(name, "ksm_mm_slot"))) {
+			bytes += active * size;
+			found = true;
+		}
+	fclose(f);
+	return found ? bytes / 1024 : -1;
+}
+
+/* The pid of the kernel thread or process called @comm, 0 if none. */
+static pid_t find_comm(const char *comm)
+{
+	DIR *d = opendir("/proc");
+	char want[32];
+	struct dirent *e;
+	pid_t pid = 0;
+
+	snprintf(want, sizeof(want), "%s\n", comm);
+	while (d && !pid && (e = readdir(d))) {
+		char path[300], c[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(c, sizeof(c), f) && !strcmp(c, want))
+			pid = atoi(e->d_name);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return pid;
+}
+
+/*
+ * The cgroup of the processes, with the memory controller: cgroup2
+ * mounted if it is not. False if there is no memory.reclaim to use.
+ */
+static bool unreg_cgroup(void)
+{
+	if (access(CGROOT "cgroup.controllers", F_OK) &&
+	    mount("cgroup2", CGROOT, "cgroup2", 0, NULL))
+		return false;
+	write_str(CGROOT "cgroup.subtree_control", "+memory");
+	if (mkdir(UNREG_CG, 0755) && errno != EEXIST)
+		return false;
+	return !access(UNREG_CG "memory.reclaim", W_OK);
+}
+
+/* Is /dev/zram0 a swap device in use? */
+static bool zram_swapping(void)
+{
+	char line[256];
+	bool on = false;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		on |= !strncmp(line, "/dev/zram0 ", 11);
+	if (f)
+		fclose(f);
+	return on;
+}
+
+/*
+ * Swap on /dev/zram0 (1 GiB, more than the processes hold), with a swap
+ * header of our own (version 1, no bad pages): the guest has no mkswap.
+ */
+static bool zram_swap_on(void)
+{
+	unsigned long disksize;
+	uint32_t v;
+	char *hdr;
+	bool ok;
+	int fd;
+
+	if (zram_swapping())
+		return true;
+	if (read_long(ZRAM "disksize") <= 0 && !write_str(ZRAM "disksize", "1G"))
+		return false;
+	disksize = read_long(ZRAM "disksize");
+	hdr = calloc(1, page_size);
+	fd = open("/dev/zram0", O_WRONLY);
+	if (!hdr || fd < 0) {
+		free(hdr);
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	v = 1;				/* version */
+	memcpy(hdr + 1024, &v, 4);
+	v = disksize / page_size - 1;	/* last_page */
+	memcpy(hdr + 1028, &v, 4);
+	memcpy(hdr + page_size - 10, "SWAPSPACE2", 10);
+	ok = pwrite(fd, hdr, page_size, 0) == page_size && !fsync(fd);
+	close(fd);
+	free(hdr);
+	if (ok && swapon("/dev/zram0", 0)) {
+		perror("swapon /dev/zram0");
+		ok = false;
+	}
+	return ok;
+}
+
+/*
+ * zram's mm_stat: orig_data_size, compr_data_size, mem_used_total,
+ * mem_limit, mem_used_max, same_pages, ...: the first 6.
+ */
+static bool zram_mm_stat(long *st)
+{
+	FILE *f = fopen(ZRAM "mm_stat", "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fscanf(f, "%ld %ld %ld %ld %ld %ld", &st[0], &st[1], &st[2],
+		    &st[3], &st[4], &st[5]) == 6;
+	fclose(f);
+	return ok;
+}
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double thread_sys_cpu(void)
+{
+	struct rusage r;
+
+	getrusage(RUSAGE_THREAD, &r);
+	return tv_s(&r.ru_stime);
+}
+
+static double pages_mib(long pages)
+{
+	return (double)pages * page_size / MIB;
+}
+
+/* What the strategies report alike: the given back and the read-back. */
+static void unreg_finish(const char *w, int run, struct unreg_proc *pr,
+			 long rss0, uint64_t zpfn)
+{
+	long rss = unreg_rss(pr), zero_out, data_out;
+	struct unreg_use use;
+
+	unreg_pagemap(pr, zpfn, &zero_out, &data_out);
+	csv(w, run, "reclaimed_mib", pages_mib(rss0 - rss));
+	csv(w, run, "zero_out_mib", pages_mib(zero_out));
+	csv(w, run, "data_swapped_mib", pages_mib(data_out));
+	unreg_read_back(pr, &use);
+	csv(w, run, "read_minor_faults", use.minflt);
+	csv(w, run, "read_major_faults", use.majflt);
+	csv(w, run, "read_cpu_s", use.cpu_s);
+	csv(w, run, "reclaimed_mib_after_read",
+	    pages_mib(rss0 - unreg_rss(pr)));
+}
+
+/* KSM runs 10 s with the scope the kernel has by default. */
+static void unreg_none(int run, uint64_t zpfn)
+{
+	struct unreg_proc pr[UNREG_PROCS];
+	struct mark a, b;
+	long rss0;
+
+	ksm_reset(1000, 20);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	unreg_spawn(pr, false);
+	rss0 = unreg_rss(pr);
+	mark(&a);
+	ksm_write("run", 1);
+	sleep(10);
+	mark(&b);
+	ksm_write("run", 0);
+	csv("unregistered-none", run, "full_scans", b.scans - a.scans);
+	unreg_finish("unregistered-none", run, pr, rss0, zpfn);
+	unreg_quit(pr);
+	ksm_write("run", 2);
+}
+
+/*
+ * Proactive reclaim of the processes' cgroup to zram, as a user space
+ * agent (senpai, oomd) would: "320M" at a time until 99% of the zero pages
+ * are out of RSS, at most 30 s. The reclaim, and zram's compression, run
+ * in the writing thread; kswapd0 should have nothing to do.
+ */
+static void unreg_zram(int run, uint64_t zpfn)
+{
+	const char *w = "unregistered-zram";
+	const long goal = UNREG_PROCS * (UNREG_MIB * MIB / page_size) *
+			  UNREG_ZERO_RUN / (UNREG_ZERO_RUN + 1) * 99 / 100;
+	long rss0, zero_out = 0, data_out = 0, writes = 0, st0[6], st1[6];
+	double t0, t = 0, cpu0, sys0, kswapd0;
+	struct unreg_proc pr[UNREG_PROCS];
+	pid_t kswapd = find_comm("kswapd0");
+	int fd;
+
+	if (!zram_swap_on() || !zram_mm_stat(st0)) {
+		printf("ksm_bench: %s: no swap on zram\n", w);
+		return;
+	}
+	unreg_spawn(pr, false);
+	rss0 = unreg_rss(pr);
+	fd = open(UNREG_CG "memory.reclaim", O_WRONLY);
+	if (fd < 0) {
+		perror(UNREG_CG "memory.reclaim");
+		exit(1);
+	}
+	kswapd0 = kswapd ? task_cpu(kswapd) : 0;
+	cpu0 = thread_cpu();
+	sys0 = thread_sys_cpu();
+	t0 = now();
+	do {
+		/* EAGAIN: less than asked for was reclaimed. */
+		if (write(fd, "320M", 4) < 0 && errno != EAGAIN) {
+			perror("memory.reclaim");
+			break;
+		}
+		writes++;
+		unreg_pagemap(pr, zpfn, &zero_out, &data_out);
+		t = now() - t0;
+	} while (zero_out < goal && t < 30);
+	csv(w, run, "writer_cpu_s", thread_cpu() - cpu0);
+	csv(w, run, "writer_sys_cpu_s", thread_sys_cpu() - sys0);
+	if (kswapd)
+		csv(w, run, "kswapd_cpu_s", task_cpu(kswapd) - kswapd0);
+	close(fd);
+	csv(w, run, "reached_99pct", zero_out >= goal);
+	csv(w, run, "seconds", t);
+	csv(w, run, "reclaim_writes", writes);
+	csv(w, run, "vmswap_mib", unreg_status_kib(pr, "VmSwap") / 1024.0);
+	if (zram_mm_stat(st1)) {
+		/*
+		 * zram stores same-filled pages as a mark (same_pages); 6.12's
+		 * swap core keeps zero-filled ones off the device altogether
+		 * (its zeromap), so expect none there: what zram holds is the
+		 * data, incompressible here (stored whole).
+		 */
+		csv(w, run, "zram_same_mib", pages_mib(st1[5] - st0[5]));
+		csv(w, run, "zram_data_mib",
+		    (double)(st1[0] - st0[0]) / MIB -
+		    pages_mib(st1[5] - st0[5]));
+		csv(w, run, "zram_mem_used_mib",
+		    (double)(st1[2] - st0[2]) / MIB);
+		csv(w, run, "net_reclaimed_mib",
+		    pages_mib(rss0 - unreg_rss(pr)) -
+		    (double)(st1[2] - st0[2]) / MIB);
+	}
+	unreg_finish(w, run, pr, rss0, zpfn);
+	unreg_quit(pr);
+	if (swapoff("/dev/zram0"))
+		perror("swapoff /dev/zram0");
+}
+
+/* A record whose metric is @name then @sfx. */
+static void csv_sfx(const char *w, int run, const char *name, const char *sfx,
+		    double v)
+{
+	char metric[64];
+
+	snprintf(metric, sizeof(metric), "%s%s", name, sfx);
+	csv(w, run, metric, v);
+}
+
+/*
+ * Run KSM (use_zero_pages, pages_to_scan 1000, sleep_millisecs 20, as
+ * "zero") until 99% of the zero pages of the processes are KSM zero
+ * pages, at most 600 s: with zero_pages_scope "all" if @all, else as the
+ * processes registered their memory. Seconds, ksmd CPU and full scans go
+ * to @w's records with @sfx after their names; the rmap_items of the
+ * processes (ksm_stat) and the slab of ksm_rmap_item and ksm_mm_slot
+ * (slabinfo, all processes) with @msfx. False if "all" is refused.
+ */
+static bool unreg_ksm(const char *w, int run, const char *sfx,
+		      const char *msfx, struct unreg_proc *pr, bool all)
+{
+	const long goal = UNREG_PROCS * (UNREG_MIB * MIB / page_size) *
+			  UNREG_ZERO_RUN / (UNREG_ZERO_RUN + 1) * 99 / 100;
+	long zero, scans, prev, full, slab0, slab;
+	double t, last_ts = -1;
+	struct mark a, b;
+
+	slab0 = ksm_slab_kib();
+	mark(&a);
+	scans = a.scans;
+	if (all && !write_str(KSM "zero_pages_scope", "all")) {
+		printf("ksm_bench: %s: zero_pages_scope refuses all\n", w);
+		return false;
+	}
+	ksm_write("run", 1);
+	do {
+		prev = scans;
+		usleep(10000);
+		zero = unreg_ksm_stat(pr, "ksm_zero_pages");
+		scans = ksm_read("full_scans");
+		t = now() - a.t;
+		if (all && t - last_ts >= 0.1) {
+			printf("ts,%s,%d,%.2f,%.1f\n", w, run, t,
+			       pages_mib(zero));
+			last_ts = t;
+		}
+	} while (zero < goal && t < 600);
+	mark(&b);
+	ksm_write("run", 0);
+	slab = ksm_slab_kib();
+	/* As thp_reclaim(): a scan that ended since the last poll did it. */
+	full = scans - a.scans;
+	if (zero >= goal && scans == prev)
+		full++;
+	csv_sfx(w, run, "reached_99pct", sfx, zero >= goal);
+	csv_sfx(w, run, "seconds", sfx, b.t - a.t);
+	csv_sfx(w, run, "ksmd_cpu_s", sfx, b.cpu - a.cpu);
+	csv_sfx(w, run, "full_scans", sfx, full);
+	csv_sfx(w, run, "rmap_items", msfx, unreg_ksm_stat(pr, "ksm_rmap_items"));
+	if (slab >= 0)
+		csv_sfx(w, run, "metadata_kib", msfx, slab - slab0);
+	return true;
+}
+
+/*
+ * zero_pages_scope "all", then for comparison the processes registering
+ * their memory with MADV_MERGEABLE under "mergeable".
+ */
+static void unreg_all(int run, uint64_t zpfn)
+{
+	const char *w = "unregistered-all";
+	struct unreg_proc pr[UNREG_PROCS];
+	long rss0;
+
+	ksm_reset(1000, 20);
+	unreg_spawn(pr, false);
+	rss0 = unreg_rss(pr);
+	if (unreg_ksm(w, run, "", "_all", pr, true))
+		unreg_finish(w, run, pr, rss0, zpfn);
+	unreg_quit(pr);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	ksm_write("run", 2);
+
+	ksm_reset(1000, 20);
+	unreg_spawn(pr, true);
+	rss0 = unreg_rss(pr);
+	unreg_ksm(w, run, "_madvised", "_madvised", pr, false);
+	csv(w, run, "reclaimed_mib_madvised", pages_mib(rss0 - unreg_rss(pr)));
+	unreg_quit(pr);
+	ksm_write("run", 2);
+}
+
 static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
+	"thp-zero", "thp-half", "thp-half-256",
+	"unregistered", "unregistered-none", "unregistered-zram",
+	"unregistered-all",
 };
 static int nwanted;
 static char *wanted[64];
@@ -755,12 +1658,15 @@ static void parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	bool age0, age1;
+	bool age0, age1, half, half256, un_none, un_zram, un_all;
+	uint64_t zpfn = 0;
 	int run;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	parse_args(argc, argv);
 	page_size = sysconf(_SC_PAGESIZE);
+	if (argc == 4 && !strcmp(argv[1], UNREG_CHILD))
+		return unreg_child(atoi(argv[2]), argv[3][0] == '1');
+	parse_args(argc, argv);
 	ksmd = find_ksmd();
 	if (!ksmd) {
 		printf("ksm_bench: no ksmd\n");
@@ -806,6 +1712,47 @@ int main(int argc, char **argv)
 			zero_write("zero-write-age0", run, 0);
 		if (age1)
 			zero_write("zero-write-age1", run, 1);
+	}
+	half = want("thp-half");
+	half256 = (want("thp-half") || want("thp-half-256")) &&
+		  ksm_read("zero_pages_thp_split_min") >= 0;
+	if (want("thp-zero") || half || half256)
+		thp_setup();
+	if (want("thp-zero"))
+		for (run = 1; run <= 3; run++)
+			thp_reclaim("thp-zero", run, false);
+	for (run = 1; run <= 3 && (half || half256); run++) {
+		if (half)
+			thp_reclaim("thp-half", run, true);
+		if (half256)
+			thp_half_at("thp-half-256", run, 256);
+	}
+	un_none = want("unregistered") || want("unregistered-none");
+	un_zram = want("unregistered") || want("unregistered-zram");
+	un_all = want("unregistered") || want("unregistered-all");
+	if (un_none || un_zram || un_all) {
+		/* Also where zram is left out: the processes all in it. */
+		if (!unreg_cgroup() && un_zram) {
+			printf("ksm_bench: unregistered-zram: no cgroup v2 memory.reclaim\n");
+			un_zram = false;
+		}
+		if (un_zram && access(ZRAM "disksize", F_OK)) {
+			printf("ksm_bench: unregistered-zram: no zram\n");
+			un_zram = false;
+		}
+		if (un_all && access(KSM "zero_pages_scope", F_OK)) {
+			printf("ksm_bench: unregistered-all: no zero_pages_scope\n");
+			un_all = false;
+		}
+		zpfn = zero_pfn();
+	}
+	for (run = 1; run <= 3 && (un_none || un_zram || un_all); run++) {
+		if (un_none)
+			unreg_none(run, zpfn);
+		if (un_zram)
+			unreg_zram(run, zpfn);
+		if (un_all)
+			unreg_all(run, zpfn);
 	}
 	printf("ksm_bench: done\n");
 	return 0;
