@@ -171,6 +171,9 @@ build_selftests() {
 	gcc $cflags -o "$dest/mm/ksm_zero_scope_tests" \
 		"$mm/ksm_zero_scope_tests.c" "$mm/vm_util.c" $libs
 	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_swap_tests" \
+		"$mm/ksm_swap_tests.c" "$mm/vm_util.c" $libs
+	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_unstable_refresh_tests" \
 		"$mm/ksm_unstable_refresh_tests.c" "$mm/vm_util.c" $libs
 	# shellcheck disable=SC2086

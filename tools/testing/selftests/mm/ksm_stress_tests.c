@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KSM stress test: worker processes run random operations on their own
- * private anonymous areas (mmap, munmap, mprotect, mremap, madvise
- * MERGEABLE/UNMERGEABLE/DONTNEED/FREE, mlock, fork, exec, writes of zero,
- * duplicate and random pages) while the parent flips the KSM knobs. Each
+ * private anonymous areas (mmap of small pages and of THPs, munmap,
+ * mprotect, mremap, madvise MERGEABLE/UNMERGEABLE/DONTNEED/FREE/COLLAPSE,
+ * mlock, userfaultfd-wp register/unregister, fork, exec, writes of zero,
+ * duplicate and random pages) while the parent flips the KSM knobs
+ * (run, use_zero_pages, zero_pages_min_age, zero_pages_scope,
+ * zero_pages_thp_split_min, unstable_refresh_millisecs). Each
  * worker records what every page should hold and checks its memory
  * against that record all along and at the end. At the end, after run=2
  * and the exit of all workers, KSM must hold no page.
@@ -19,18 +22,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 
 #include "../kselftest.h"
 
 #define KSM_PATH "/sys/kernel/mm/ksm/"
 #define NR_WORKERS 4
 #define MAX_AREAS 8
-#define MAX_PAGES 128		/* per area: at most 4 MiB per worker */
+#define MAX_PAGES 512		/* per area: one THP of 2 MiB */
+#define THP_SIZE (2UL << 20)
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #define NR_PATTERNS 4
 #define NR_DUP_SEEDS 4
 #define REC_ZERO 0u
@@ -66,6 +77,7 @@ struct worker {
 	int nr_areas;
 	uint32_t dup_seeds[NR_DUP_SEEDS];
 	struct worker_stats *st;
+	int uffd;		/* -1: not opened yet */
 	bool failed;
 };
 
@@ -230,11 +242,26 @@ static void op_mmap(struct worker *w)
 	struct area *a = &w->areas[w->nr_areas];
 	size_t nr;
 
-	a->nr_pages = 8 + rnd_below(&w->rng, MAX_PAGES / 2);
-	a->addr = mmap(NULL, a->nr_pages * pagesize, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool thp = pagesize * MAX_PAGES == THP_SIZE && !rnd_below(&w->rng, 4);
+	bool zero = thp && rnd_below(&w->rng, 2);
+
+	/* A THP area: aligned, MADV_HUGEPAGE, zero-filled half the time. */
+	a->nr_pages = thp ? MAX_PAGES : 8 + rnd_below(&w->rng, 64);
+	a->addr = mmap(NULL, a->nr_pages * pagesize + (thp ? THP_SIZE : 0),
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
 	if (a->addr == MAP_FAILED)
 		return;
+	if (thp) {
+		char *al = (char *)(((uintptr_t)a->addr + THP_SIZE - 1) &
+				    ~(THP_SIZE - 1));
+
+		if (al > a->addr)
+			munmap(a->addr, al - a->addr);
+		munmap(al + THP_SIZE, a->addr + THP_SIZE - al);
+		a->addr = al;
+		madvise(a->addr, THP_SIZE, MADV_HUGEPAGE);
+	}
 	a->rec = calloc(MAX_PAGES, sizeof(*a->rec));
 	if (!a->rec) {
 		munmap(a->addr, a->nr_pages * pagesize);
@@ -245,7 +272,7 @@ static void op_mmap(struct worker *w)
 	if (rnd_below(&w->rng, 4))
 		madvise(a->addr, a->nr_pages * pagesize, MADV_MERGEABLE);
 	for (nr = 0; nr < a->nr_pages; nr++) {
-		a->rec[nr] = random_rec(w);
+		a->rec[nr] = zero ? REC_ZERO : random_rec(w);
 		fill_page(a->addr + nr * pagesize, a->rec[nr]);
 	}
 	w->nr_areas++;
@@ -299,6 +326,41 @@ static void op_mremap(struct worker *w, struct area *a)
 	check_area(w, a, "after mremap");
 }
 
+/*
+ * Arm the area for userfaultfd write protection, or disarm it. Nothing is
+ * write-protected, so that writes never wait for a monitor: the armed vma
+ * is what KSM must leave alone (no zero page in memory not registered, no
+ * THP merged whole).
+ */
+static void op_uffd(struct worker *w, struct area *a)
+{
+	struct uffdio_register reg = {
+		.range = { (unsigned long)a->addr, a->nr_pages * pagesize },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (w->uffd < 0) {
+		struct uffdio_api api = {
+			.api = UFFD_API,
+			.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+		};
+
+		w->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (w->uffd < 0)
+			return;
+		if (ioctl(w->uffd, UFFDIO_API, &api)) {
+			close(w->uffd);
+			w->uffd = -2;	/* not there: do not try again */
+			return;
+		}
+	}
+	if (w->uffd < 0)
+		return;
+	if (ioctl(w->uffd, UFFDIO_REGISTER, &reg))
+		ioctl(w->uffd, UFFDIO_UNREGISTER, &reg.range);
+	check_area(w, a, "after userfaultfd register/unregister");
+}
+
 /* madvise a random range of a. */
 static void op_madvise(struct worker *w, struct area *a)
 {
@@ -307,7 +369,15 @@ static void op_madvise(struct worker *w, struct area *a)
 	char *p = a->addr + first * pagesize;
 	size_t nr;
 
-	switch (rnd_below(&w->rng, 4)) {
+	switch (rnd_below(&w->rng, 6)) {
+	case 4:
+		/* Into THPs where it can: the content stays. */
+		madvise(a->addr, a->nr_pages * pagesize, MADV_COLLAPSE);
+		check_area(w, a, "after MADV_COLLAPSE");
+		break;
+	case 5:
+		op_uffd(w, a);
+		break;
 	case 0:
 		madvise(a->addr, a->nr_pages * pagesize, MADV_MERGEABLE);
 		break;
@@ -426,7 +496,7 @@ static int exec_child(const char *seed)
 
 static void worker_run(int id, double end)
 {
-	struct worker w = { .id = id, .st = &stats[id] };
+	struct worker w = { .id = id, .st = &stats[id], .uffd = -1 };
 	struct area *a;
 	int i;
 
@@ -509,6 +579,23 @@ static long read_counter(const char *name)
 	return read_knob(name, buf, sizeof(buf)) ? atol(buf) : -1;
 }
 
+/*
+ * A knob that lists its choices ("[none] scan-time") is written back as the
+ * one in brackets.
+ */
+static void keep_choice(char *value)
+{
+	char *open = strchr(value, '['), *close;
+
+	if (!open)
+		return;
+	close = strchr(open, ']');
+	if (!close)
+		return;
+	memmove(value, open + 1, close - open - 1);
+	value[close - open - 1] = '\0';
+}
+
 /* Save every writable knob of /sys/kernel/mm/ksm. */
 static void save_knobs(void)
 {
@@ -528,7 +615,7 @@ static void save_knobs(void)
 		memcpy(knobs[nr_knobs].name, d->d_name, len + 1);
 		if (read_knob(d->d_name, knobs[nr_knobs].value,
 			      sizeof(knobs[0].value)))
-			nr_knobs++;
+			keep_choice(knobs[nr_knobs++].value);
 	}
 	closedir(dir);
 }
@@ -544,9 +631,11 @@ static bool restore_knobs(void)
 		for (i = 0; i < nr_knobs; i++) {
 			if ((strcmp(knobs[i].name, "run") != 0) == pass)
 				continue;
-			if (read_knob(knobs[i].name, cur, sizeof(cur)) &&
-			    !strcmp(cur, knobs[i].value))
-				continue;
+			if (read_knob(knobs[i].name, cur, sizeof(cur))) {
+				keep_choice(cur);
+				if (!strcmp(cur, knobs[i].value))
+					continue;
+			}
 			if (!write_knob(knobs[i].name, knobs[i].value)) {
 				ksft_print_msg("could not restore %s to %s\n",
 					       knobs[i].name, knobs[i].value);
@@ -563,9 +652,19 @@ static void flip_knob(uint64_t *rng, unsigned long *flips)
 	static const char *const runs[] = { "1", "0", "1", "2", "1" };
 	static const char *const ages[] = { "0", "1", "2" };
 	static const char *const refresh[] = { "0", "100", "1000" };
+	static const char *const scopes[] = { "mergeable", "all" };
+	static const char *const split_min[] = { "1", "256", "512" };
 	static int run_step;
 
-	switch (rnd_below(rng, 4)) {
+	switch (rnd_below(rng, 6)) {
+	case 4:
+		write_knob("zero_pages_scope",
+			   scopes[rnd_below(rng, ARRAY_SIZE(scopes))]);
+		break;
+	case 5:
+		write_knob("zero_pages_thp_split_min",
+			   split_min[rnd_below(rng, ARRAY_SIZE(split_min))]);
+		break;
 	case 0:
 		run_step = (run_step + 1) % ARRAY_SIZE(runs);
 		if (!write_knob("run", runs[run_step]))

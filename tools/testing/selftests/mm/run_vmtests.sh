@@ -403,6 +403,7 @@ CATEGORY="ksm" run_test ./ksm_functional_tests
 CATEGORY="ksm" run_test ./ksm_zero_page_tests
 CATEGORY="ksm" run_test ./ksm_thp_zero_tests
 CATEGORY="ksm" run_test ./ksm_zero_scope_tests
+CATEGORY="ksm" run_test ./ksm_swap_tests
 CATEGORY="ksm" run_test ./ksm_unstable_refresh_tests
 
 # protection_keys tests
