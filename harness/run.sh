@@ -472,7 +472,7 @@ series_diff() {
 		a=base/$f
 		[ -f "$OUT/src/$a" ] || a=/dev/null
 		# git diff --no-index exits 1 when the files differ.
-		(cd "$OUT/src" && git diff --no-index -- "$a" "series/$f" || true) |
+		(cd "$OUT/src" && git diff --no-index --histogram -- "$a" "series/$f" || true) |
 			sed -e 's|^diff --git a/base/\(.*\) b/series/|diff --git a/\1 b/|' \
 			    -e 's|^diff --git a/series/\(.*\) b/series/|diff --git a/\1 b/|' \
 			    -e 's|^--- a/base/|--- a/|' -e 's|^+++ b/series/|+++ b/|'

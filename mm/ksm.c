@@ -2642,19 +2642,6 @@ static bool merge_zero_filled_page(struct page *page,
 
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 /*
- * zero_only_skip_folio - move the scan past the pages of @folio that follow
- * @page, mapped in one piece, without leaving the PMD of @page
- */
-static void zero_only_skip_folio(struct folio *folio, struct page *page)
-{
-	unsigned long addr = ksm_zero_only_item.address & PAGE_MASK;
-	unsigned long left = folio_nr_pages(folio) - folio_page_idx(folio, page);
-
-	ksm_scan.address = max(ksm_scan.address,
-			       pmd_addr_end(addr, addr + left * PAGE_SIZE));
-}
-
-/*
  * merge_zero_only_page - what ksmd does with a page of a vma that its owner
  * did not register (see "Zero pages in memory not registered")
  * @budget: pages the batch may still scan after @page
@@ -2665,11 +2652,14 @@ static void merge_zero_only_page(struct page *page, unsigned int *budget)
 	struct folio *folio = page_folio(page);
 
 	/*
-	 * Nothing but the huge zero page is to be had from a large folio
-	 * here: once looked at, the scan moves past it.
+	 * A large folio here is mapped by a PMD (scan_get_next_rmap_item()),
+	 * which lies in one vma: once looked at, the scan moves past it.
 	 */
 	if (folio_test_large(folio)) {
-		zero_only_skip_folio(folio, page);
+		unsigned long addr = ksm_zero_only_item.address & PAGE_MASK;
+
+		ksm_scan.address = max(ksm_scan.address,
+				       (addr & PMD_MASK) + PMD_SIZE);
 		if (folio == zero_large_folio_kept())
 			return;
 	}
@@ -3612,6 +3602,7 @@ struct ksm_next_page_arg {
 	struct folio *folio;
 	struct page *page;
 	unsigned long addr;
+	bool pmd_mapped;	/* the folio is mapped by the PMD */
 };
 
 static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long end,
@@ -3689,6 +3680,7 @@ found_unlock:
 	private->page = page;
 	private->folio = folio;
 	private->addr = addr;
+	private->pmd_mapped = !start_ptep;
 	return 1;
 }
 
@@ -3825,6 +3817,16 @@ next_mm:
 				flush_anon_page(vma, tmp_page, ksm_scan.address);
 				flush_dcache_page(tmp_page);
 				if (zero_only) {
+					/*
+					 * Only the huge zero page is to be had
+					 * from a large folio here: nothing from
+					 * one that no PMD maps.
+					 */
+					if (folio_test_large(folio) &&
+					    !ksm_next_page_arg.pmd_mapped) {
+						folio_put(folio);
+						goto next_page;
+					}
 					rmap_item = &ksm_zero_only_item;
 					rmap_item->mm = mm;
 					rmap_item->address = ksm_scan.address;
@@ -3874,12 +3876,14 @@ no_vmas:
 			  struct mm_slot, mm_node);
 	ksm_scan.mm_slot = mm_slot_entry(slot, struct ksm_mm_slot, slot);
 	/*
-	 * With zero_pages_scope "all" every user mm stays on the list. An mm
-	 * with KSM zero pages stays for run=2 to find them.
+	 * With zero_pages_scope "all" every user mm stays on the list, but
+	 * one left without a vma (by a failed exec, which only mmdrop()s it).
+	 * An mm with KSM zero pages stays for run=2 to find them.
 	 */
 	if (ksm_scan.address == 0 &&
 	    (ksm_test_exit(mm) || !IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) ||
-	     (!ksm_zero_scope_all() && mm_ksm_zero_pages(mm) <= 0))) {
+	     ((!ksm_zero_scope_all() || !mm->map_count) &&
+	      mm_ksm_zero_pages(mm) <= 0))) {
 		/*
 		 * We've completed a full scan of all vmas, holding mmap_lock
 		 * throughout, and found no VM_MERGEABLE (nor, for the zero
@@ -5202,22 +5206,27 @@ KSM_ATTR(smart_scan);
  * madvise() and prctl() enter them. While the scope is "all", ksm_fork()
  * and ksm_execve() enter new mms and ksmd keeps the mms it has: a second
  * walk picks up the children of forks that were under way during the
- * first, which ksm_fork() may have missed.
+ * first, which ksm_fork() may have missed. This is best effort: a fork
+ * that read the old scope and attaches its child's pid after the second
+ * walk passed it leaves that child out until it forks or execs.
  */
 static int ksm_enrol_all_mms(void)
 {
 	struct mm_struct *mms[32];
-	unsigned int i, n, walk;
+	unsigned int i, n, seen, walk;
 	int next, err = 0;
+	bool done;
 
 	for (walk = 0; walk < 2 && !err; walk++) {
 		next = 1;
 		do {
-			struct pid *pid;
+			struct pid *pid = NULL;
 
+			/* A batch: 32 mms to enter, or 256 pids looked at. */
 			n = 0;
+			seen = 0;
 			rcu_read_lock();
-			while (n < ARRAY_SIZE(mms) &&
+			while (n < ARRAY_SIZE(mms) && seen++ < 256 &&
 			       (pid = find_ge_pid(next, &init_pid_ns))) {
 				struct task_struct *p, *t;
 
@@ -5233,6 +5242,7 @@ static int ksm_enrol_all_mms(void)
 					mms[n++] = t->mm;
 				task_unlock(t);
 			}
+			done = seen <= 256 && !pid;
 			rcu_read_unlock();
 
 			for (i = 0; i < n; i++) {
@@ -5248,7 +5258,7 @@ static int ksm_enrol_all_mms(void)
 				mmput(mms[i]);
 			}
 			cond_resched();
-		} while (n == ARRAY_SIZE(mms) && !err);
+		} while (!done && !err);
 	}
 	return err;
 }

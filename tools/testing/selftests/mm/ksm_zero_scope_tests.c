@@ -317,16 +317,17 @@ static void test_unregistered(void)
 	if (!ksm_sysfs_write("run", 2))
 		goto out;
 	n_unmerged = helper_count(&h, &d4);
-	ksft_print_msg("mergeable: %ld, all: %ld (ksm_stat %ld, pages_sharing %ld), after a write: %ld, after run=2: %ld (ksm_stat %ld)\n",
-		       n_mergeable, n_all, own, sharing, n_write, n_unmerged,
-		       ksm_stat_read(h.pid, "ksm_zero_pages"));
+	ksft_print_msg("mergeable: %ld, all: %ld (ksm_stat %ld, pages_sharing %ld)\n",
+		       n_mergeable, n_all, own, sharing);
+	ksft_print_msg("after a write: %ld, after run=2: %ld (ksm_stat %ld)\n",
+		       n_write, n_unmerged, ksm_stat_read(h.pid, "ksm_zero_pages"));
 	ok = n_mergeable == 0 && n_all == NR_ZERO && own >= NR_ZERO &&
 	     sharing == 0 && n_write == NR_ZERO - 1 && n_unmerged == 0 &&
 	     ksm_stat_read(h.pid, "ksm_zero_pages") == 0 &&
 	     d1 && d2 && d3 && d4;
 out:
 	helper_stop(&h);
-	ksft_test_result(ok, "unregistered process: zero pages merged with \"all\" only, nothing else\n");
+	ksft_test_result(ok, "unregistered: zero pages merged with \"all\" only\n");
 }
 
 /* Back to "mergeable": memory zeroed afterwards is left alone. */
