@@ -2142,10 +2142,13 @@ out_unlock:
  * folios that something but their mappings holds, are left whole.
  */
 
-/* How many of HPAGE_PMD_NR pages must be zero-filled for a split */
+/*
+ * How many of HPAGE_PMD_NR pages must be zero-filled for a split: written
+ * by sysfs, read by ksmd, both with READ_ONCE()/WRITE_ONCE().
+ */
 static unsigned int ksm_zero_pages_thp_split_min __read_mostly;
 
-/* Huge zero pages that KSM placed */
+/* Huge zero pages that KSM placed: ksmd adds under ksm_thread_mutex. */
 static unsigned long ksm_zero_pages_thp_merged;
 
 /*
