@@ -10,7 +10,11 @@
 #                                  (default 600), with the splat check
 #   make test-base                 the same tests on the unpatched base kernel
 #   make bench                     base and series side by side: table, CSV, plot
-#   make check                     checkpatch --strict, a W=1 build of the series,
+#   make patches                   the series as git format-patch files with a
+#                                  cover letter in out/patches/series, each patch
+#                                  checkpatch'ed, git am onto the base checked
+#   make check                     patches, a build of each patch, checkpatch
+#                                  --strict, W=1, sparse, kernel-doc, htmldocs,
 #                                  W=1 cross builds of mm/ksm.o (arm64 64K pages,
 #                                  ppc64le, s390x), each against the base's
 #   make apply KSRC=/path/to/linux-6.12   put the series onto your tree
@@ -19,7 +23,7 @@
 OUT ?= $(CURDIR)/out
 export OUT
 
-.PHONY: all demo test stress test-base bench check apply kernel deps clean
+.PHONY: all demo test stress test-base bench patches check apply kernel deps clean
 
 all: test
 
@@ -37,6 +41,9 @@ test-base:
 
 bench:
 	@harness/run.sh bench
+
+patches:
+	@harness/run.sh patches
 
 check:
 	@harness/run.sh check

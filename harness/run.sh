@@ -10,8 +10,13 @@
 #   demo    kernel + demo program, boot, run the demo workload
 #   test-base  the selftests on the pristine base kernel (expected to fail)
 #   stress  kernel + ksm_stress_tests alone for STRESS_SECONDS (600), summary
-#   check   checkpatch --strict on the series, W=1 build of its C files,
-#           W=1 builds of mm/ksm.o for arm64 64K, ppc64le and s390x
+#   patches the series as git format-patch files in $OUT/patches/series,
+#           from harness/series (see harness/series.py), each patch
+#           checkpatch'ed, maintainers looked up, git am onto the base checked
+#   check   patches, a build of each patch in turn, checkpatch --strict on
+#           the whole series, W=1 build of its C files, sparse, kernel-doc
+#           and the admin-guide htmldocs against the base, W=1 builds of
+#           mm/ksm.o for arm64 64K, ppc64le and s390x
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
 #           out/src (or of BASE against SERIES)
 #   bench   base and series kernels without debug options, same workloads,
@@ -41,10 +46,12 @@ as_root() {
 }
 
 PACKAGES="make gcc patch bc bison flex libelf-dev libssl-dev cpio xz-utils
-	ccache busybox-static qemu-system-x86 libnuma-dev gnuplot-nox"
-# Only for check: the cross compilers of its builds for other architectures.
+	ccache busybox-static qemu-system-x86 libnuma-dev gnuplot-nox git python3"
+# Only for check: the cross compilers of its builds for other architectures,
+# sparse, and Sphinx for the documentation build.
 CHECK_PACKAGES="gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu
-	gcc-s390x-linux-gnu"
+	gcc-s390x-linux-gnu sparse python3-sphinx python3-sphinx-rtd-theme
+	python3-yaml"
 
 # install_packages PKG[=VERSION]...: apt-get install those not installed
 # (at that version).
@@ -460,6 +467,189 @@ cross_diags() {
 			}' - "$log"
 }
 
+# The patch series. harness/series.py turns the whole files of the
+# repository into the tree after each patch ($OUT/patches/states/NN, the
+# files of base.manifest only), from the split in harness/series; a git
+# repository of those files gets one commit per patch, with the message of
+# harness/series/NN-*.msg, and git format-patch writes the series with a
+# cover letter (harness/series/cover.txt) into $OUT/patches/series.
+series_author() { cat "$h/series/from"; }
+
+# series_git ARGS...: git in the repository of the series' files, as the
+# series' author, on the date of the repository's last commit (so that the
+# patches do not change unless the series does).
+series_git() {
+	local who date
+	who=$(series_author)
+	date=$(git -C "$top" log -1 --format=%cI 2>/dev/null || echo 2026-01-01T00:00:00Z)
+	GIT_AUTHOR_NAME=${who% <*} GIT_AUTHOR_EMAIL=${who##*<} \
+	GIT_COMMITTER_NAME=${who% <*} GIT_COMMITTER_EMAIL=${who##*<} \
+	GIT_AUTHOR_DATE=$date GIT_COMMITTER_DATE=$date \
+		git -C "$OUT/patches/git" -c core.autocrlf=false \
+		-c user.useConfigOnly=false "$@"
+}
+
+manifest_files() { awk '!/^#/ && NF == 2 && ($1 == "absent" || length($1) == 64) { print $2 }' "$h/base.manifest"; }
+
+# put_state DIR TREE: make the series' files of TREE those of DIR (written by
+# rename: TREE may hard-link the base).
+put_state() {
+	local dir=$1 tree=$2 f
+	for f in $(manifest_files); do
+		if [ -e "$dir/$f" ]; then
+			cmp -s "$dir/$f" "$tree/$f" && continue
+			mkdir -p "$(dirname "$tree/$f")"
+			cp "$dir/$f" "$tree/$f.state-tmp"
+			# The mode is the base's (run_vmtests.sh is executable).
+			[ ! -e "$OUT/src/base/$f" ] ||
+				chmod --reference="$OUT/src/base/$f" "$tree/$f.state-tmp"
+			mv -f "$tree/$f.state-tmp" "$tree/$f"
+		else
+			rm -f "$tree/$f"
+		fi
+	done
+}
+
+# The base as a git repository, for git am: its .git lives apart, the
+# pristine tree is only read to make it; a worktree gets the patches.
+base_git() {
+	local g=$OUT/patches/base.git
+	if ! git --git-dir="$g" rev-parse -q --verify base >/dev/null 2>&1; then
+		log "making a git repository of the pristine base (once)"
+		rm -rf "$g" "$OUT/patches/am"
+		git init -q --bare "$g"
+		# -f: Debian's top-level .gitignore ignores everything.
+		git --git-dir="$g" --work-tree="$OUT/src/base" -c core.bare=false \
+			-c core.autocrlf=false add -A -f
+		GIT_AUTHOR_NAME=base GIT_AUTHOR_EMAIL=base@localhost \
+		GIT_COMMITTER_NAME=base GIT_COMMITTER_EMAIL=base@localhost \
+			git --git-dir="$g" --work-tree="$OUT/src/base" -c core.bare=false \
+			commit -q -m "Debian linux-source-6.12 $pkg_version"
+		git --git-dir="$g" tag base
+	fi
+	if [ ! -d "$OUT/patches/am" ]; then
+		git --git-dir="$g" worktree add -q --detach "$OUT/patches/am" base
+	fi
+}
+
+# checkpatch_series: checkpatch --strict on every patch; the message types
+# of harness/series/checkpatch-ignore are left out, each for the reason
+# written there.
+checkpatch_series() {
+	local ignore patch out rc=0
+	ignore=$(awk '!/^#/ && NF { print $1 }' "$h/series/checkpatch-ignore" | paste -sd, -)
+	for patch in "$OUT/patches/series"/0*.patch; do
+		case $patch in */0000-cover-letter.patch) continue ;; esac
+		# GIT_DIR: the Fixes: ids are upstream's, which no repository
+		# here holds (checkpatch would look them up in this one's).
+		out=$(cd "$OUT/src/base" && GIT_DIR=/nonexistent ./scripts/checkpatch.pl \
+			--strict --terse --show-types ${ignore:+--ignore "$ignore"} \
+			"$patch" 2>&1) || rc=1
+		printf '%s: %s\n' "$(basename "$patch")" "${out:-ok}"
+	done
+	return $rc
+}
+
+# maintainers_series: scripts/get_maintainer.pl (of the tree with the
+# series) on every patch, into maintainers.txt; fails when a file that the
+# series adds is not covered by the KSM entry, or a patch to KSM's files
+# does not reach its maintainers.
+maintainers_series() {
+	local patch f sections who rc=0 list=$OUT/patches/series/maintainers.txt
+	: > "$list"
+	for patch in "$OUT/patches/series"/0*.patch; do
+		case $patch in */0000-cover-letter.patch) continue ;; esac
+		who=$(cd "$OUT/src/series" && ./scripts/get_maintainer.pl --no-git \
+			--no-git-fallback "$patch")
+		printf '%s:\n%s\n' "$(basename "$patch")" "$(sed 's/^/    /' <<<"$who")" >> "$list"
+		if grep -qE '^\+\+\+ b/(mm/ksm\.c|include/linux/ksm\.h|tools/testing/selftests/mm/ksm_)' "$patch" &&
+		   ! grep -q 'MEMORY MANAGEMENT - KSM' <<<"$who"; then
+			echo "maintainers: $(basename "$patch") does not reach the KSM entry"
+			rc=1
+		fi
+	done
+	for f in $(awk '$1 == "absent" { print $2 }' "$h/base.manifest"); do
+		sections=$(cd "$OUT/src/series" && ./scripts/get_maintainer.pl --no-git \
+			--no-git-fallback --sections -f "$f")
+		grep -q '^MEMORY MANAGEMENT - KSM' <<<"$sections" || {
+			echo "maintainers: $f is not covered by the KSM entry"
+			rc=1
+		}
+	done
+	[ $rc = 0 ] && echo "maintainers: every new file is in the KSM entry; list in $list"
+	return $rc
+}
+
+# am_check: git am of the series onto the pristine base gives the tree of
+# make apply (out/src/series), file for file.
+am_check() {
+	local am=$OUT/patches/am f bad=0 patches=()
+	base_git
+	git -C "$am" am --abort >/dev/null 2>&1 || true
+	git -C "$am" checkout -q -f --detach base
+	git -C "$am" clean -fdxq
+	for f in "$OUT/patches/series"/0*.patch; do
+		case $f in */0000-cover-letter.patch) ;; *) patches+=("$f") ;; esac
+	done
+	if ! GIT_COMMITTER_NAME=am GIT_COMMITTER_EMAIL=am@localhost \
+		git -C "$am" am -q "${patches[@]}"; then
+		echo "git am: the series does not apply to the base"
+		return 1
+	fi
+	for f in $( (git -C "$am" diff --name-only base HEAD; manifest_files) | sort -u); do
+		if [ -e "$am/$f" ] || [ -e "$OUT/src/series/$f" ]; then
+			cmp -s "$am/$f" "$OUT/src/series/$f" &&
+				[ "$(stat -c %a "$am/$f")" = "$(stat -c %a "$OUT/src/series/$f")" ] ||
+				{ echo "git am: $f differs from make apply"; bad=1; }
+		fi
+	done
+	[ -z "$(git -C "$am" status --porcelain)" ] || { echo "git am: the worktree is not clean"; bad=1; }
+	[ $bad = 0 ] && echo "git am: ${#patches[@]} patches apply to the base; the result is make apply's, file for file"
+	return $bad
+}
+
+step_patches() {
+	step_series_tree
+	local p=$OUT/patches names n rc=0
+	rm -rf "$p/states" "$p/git" "$p/series"
+	mkdir -p "$p"
+	log "the tree after each patch, from harness/series"
+	python3 "$h/series.py" states "$OUT/src/base" "$OUT/src/series" "$p/states" ||
+		die "harness/series does not split the series (see above)"
+	mapfile -t names < "$p/states/names"
+	git init -q "$p/git"
+	put_state "$p/states/00" "$p/git"
+	series_git add -A
+	series_git commit -q -m "base: the series' files of Debian linux-source-6.12 $pkg_version"
+	series_git tag base
+	for ((n = 1; n < ${#names[@]}; n++)); do
+		put_state "$p/states/$(printf %02d "$n")" "$p/git"
+		series_git add -A
+		series_git commit -q -s -F "$h/series/${names[n]}.msg"
+	done
+	series_git format-patch -q --cover-letter --histogram -o "$p/series" base..HEAD
+	python3 - "$p/series/0000-cover-letter.patch" "$h/series/cover.txt" \
+		"$pkg_version" <<-'PY'
+		import sys
+		path, cover, version = sys.argv[1:]
+		subject, _, body = open(cover).read().partition("\n\n")
+		body = body.rstrip("\n") + ("\n\nThe series applies to Linux 6.12.117 (Debian linux-source-6.12 %s)."
+		                            % version)
+		text = open(path).read()
+		text = text.replace("*** SUBJECT HERE ***", subject.strip())
+		text = text.replace("*** BLURB HERE ***", body)
+		open(path, "w").write(text)
+	PY
+	log "$((${#names[@]} - 1)) patches and a cover letter in $p/series"
+	log "checkpatch --strict on every patch"
+	checkpatch_series || rc=1
+	log "scripts/get_maintainer.pl on every patch"
+	maintainers_series || rc=1
+	log "git am onto a git repository of the pristine base"
+	am_check || rc=1
+	return $rc
+}
+
 # Style and warnings of the series: checkpatch --strict on its diff against
 # the imported base, a W=1 build of the C files it changes, and W=1 builds
 # of mm/ksm.o for arm64 (64K pages), ppc64le and s390x (step_check_cross).
@@ -572,10 +762,10 @@ step_check_cross() {
 }
 
 case "${1:-}" in
-deps|base|kernel|test|demo|stress) "step_$1" ;;
+deps|base|kernel|test|demo|stress|patches) "step_$1" ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|patches|check|check-cross [BASE SERIES]" ;;
 esac
