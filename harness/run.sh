@@ -650,6 +650,119 @@ step_patches() {
 	return $rc
 }
 
+# new_diags BASE SERIES: the lines of SERIES that BASE does not have as
+# often, compared without line and column numbers (the series moves lines).
+new_diags() {
+	awk -v base="$1" '
+		{ key = $0; gsub(/:[0-9]+(:[0-9]+)?:/, ":", key) }
+		FILENAME == base { n[key]++; next }
+		n[key] > 0 { n[key]--; next }
+		{ print }' "$1" "$2"
+}
+
+# check_each_patch: the tree after each patch builds. The states of
+# make patches go in turn into the series tree (put back by apply.sh
+# afterwards, and left at the last patch, which is the series): bzImage of
+# the test kernel's configuration, with no warning about a file the
+# series touches, and the KSM selftests of that state compiled. Sparse
+# (C=2) on mm/ksm.o runs at the base's state and at the last one.
+check_each_patch() {
+	local p=$OUT/patches tree=$OUT/src/series build=$OUT/build/series
+	local names n st rc=0 t ok tests
+	local mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
+	local cflags="-Wall -O2 -U_FORTIFY_SOURCE -fsyntax-only
+		-I$tree/tools/testing/selftests -I$build/hdr/include
+		-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
+	mapfile -t names < "$p/states/names"
+	put_state "$p/states/00" "$tree"
+	log "sparse (C=2) on mm/ksm.o of the base"
+	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-base.log" 2>&1 || true
+	grep -E '(warning|error):' "$build/sparse-base.log" > "$build/sparse-base.diags" || true
+	for ((n = 1; n < ${#names[@]}; n++)); do
+		st=$(printf %02d "$n")
+		put_state "$p/states/$st" "$tree"
+		if ! "${mk[@]}" bzImage > "$build/patch-$st.log" 2>&1; then
+			echo "patch $st: FAIL, does not build (log: $build/patch-$st.log)"
+			grep -E 'error:' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
+			rc=1
+			continue
+		fi
+		ok=1
+		if grep -E '(warning|error):' "$build/patch-$st.log" |
+			grep -E '(mm/(ksm|huge_memory|userfaultfd)|fs/exec|kernel/fork|include/linux/ksm|include/trace/events/ksm)\.'; then
+			ok=0
+		fi
+		tests=0
+		for t in "$tree"/tools/testing/selftests/mm/ksm_*.c; do
+			# shellcheck disable=SC2086
+			gcc $cflags "$t" "$tree/tools/testing/selftests/mm/vm_util.c" \
+				>> "$build/patch-$st.log" 2>&1 || ok=0
+			tests=$((tests + 1))
+		done
+		if [ $ok = 1 ]; then
+			echo "patch $st: builds, no warning; $tests KSM selftests compile (${names[n]})"
+		else
+			echo "patch $st: FAIL, warnings (log: $build/patch-$st.log)"
+			grep -E '(warning|error):' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
+			rc=1
+		fi
+	done
+	log "sparse (C=2) on mm/ksm.o of the series"
+	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-series.log" 2>&1 || rc=1
+	grep -E '(warning|error):' "$build/sparse-series.log" > "$build/sparse-series.diags" || true
+	# The warnings of harness/series/sparse-known are accepted, by function.
+	t=$(new_diags "$build/sparse-base.diags" "$build/sparse-series.diags" |
+		grep -vFf <(awk '!/^#/ && NF { print "in '"'"'" $1 "'"'"' - " }' \
+			"$h/series/sparse-known") || true)
+	if [ -n "$t" ]; then
+		echo "sparse: FAIL, new warnings:"
+		sed 's/^/    /' <<<"$t"
+		rc=1
+	else
+		echo "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$build/sparse-base.diags") in the base, $(wc -l < "$build/sparse-series.diags") in the series)"
+	fi
+	return $rc
+}
+
+# check_docs: kernel-doc -Wall on the series' C files and the admin-guide
+# htmldocs (which include the ABI files), each against the base's
+# warnings.
+check_docs() {
+	local d=$OUT/docs rc=0 f t files
+	mkdir -p "$d"
+	files="mm/ksm.c include/linux/ksm.h include/trace/events/ksm.h"
+	for t in base series; do
+		# shellcheck disable=SC2086
+		(cd "$OUT/src/$t" && ./scripts/kernel-doc -none -Wall $files) > "$d/kernel-doc-$t.log" 2>&1
+	done
+	f=$(new_diags "$d/kernel-doc-base.log" "$d/kernel-doc-series.log")
+	if [ -n "$f" ]; then
+		echo "kernel-doc: FAIL, new warnings:"
+		sed 's/^/    /' <<<"$f"
+		rc=1
+	else
+		echo "kernel-doc -Wall $files: no new warning ($(grep -c warning "$d/kernel-doc-series.log") as in the base)"
+	fi
+	for t in base series; do
+		if ! make -s -C "$OUT/src/$t" O="$d/$t" SPHINXDIRS=admin-guide \
+			htmldocs > "$d/htmldocs-$t.log" 2>&1; then
+			echo "htmldocs: FAIL, the admin-guide of the $t does not build (log: $d/htmldocs-$t.log)"
+			return 1
+		fi
+		sed -e "s|$OUT/src/$t/||g" -e "s|$d/$t/||g" "$d/htmldocs-$t.log" |
+			grep -E 'WARNING|ERROR' > "$d/htmldocs-$t.diags" || true
+	done
+	f=$(new_diags "$d/htmldocs-base.diags" "$d/htmldocs-series.diags")
+	if [ -n "$f" ]; then
+		echo "htmldocs: FAIL, new warnings:"
+		sed 's/^/    /' <<<"$f"
+		rc=1
+	else
+		echo "htmldocs SPHINXDIRS=admin-guide: builds, no new warning ($(wc -l < "$d/htmldocs-series.diags") as in the base); $d/series/admin-guide/mm/ksm.html"
+	fi
+	return $rc
+}
+
 # Style and warnings of the series: checkpatch --strict on its diff against
 # the imported base, a W=1 build of the C files it changes, and W=1 builds
 # of mm/ksm.o for arm64 (64K pages), ppc64le and s390x (step_check_cross).
@@ -686,11 +799,11 @@ step_check() {
 			CC="ccache gcc" W=1 $objs 2>&1 | tee "$OUT/build/series/w1.log"
 		! grep -q 'warning:' "$OUT/build/series/w1.log" || rc=1
 	fi
-	log "W=1 build of mm/ksm.o without CONFIG_KSM_ZERO_PAGES_ALL"
+	log "W=1 build of mm/ksm.o without CONFIG_KSM_ZERO_PAGES_ALL and THP"
 	mkdir -p "$OUT/build/series-noall"
 	cp "$OUT/build/series/.config" "$OUT/build/series-noall/.config"
 	"$OUT/src/series/scripts/config" --file "$OUT/build/series-noall/.config" \
-		-d KSM_ZERO_PAGES_ALL
+		-d KSM_ZERO_PAGES_ALL -d TRANSPARENT_HUGEPAGE
 	make -s -C "$OUT/src/series" O="$OUT/build/series-noall" ARCH=x86_64 \
 		olddefconfig >/dev/null
 	make -s -C "$OUT/src/series" O="$OUT/build/series-noall" ARCH=x86_64 \
@@ -699,6 +812,15 @@ step_check() {
 	! grep -q 'warning:\|error:' "$OUT/build/series-noall/w1.log" || rc=1
 	log "W=1 builds of mm/ksm.o for other architectures, base and series"
 	step_check_cross || rc=1
+	log "the series as patches (make patches)"
+	step_patches || rc=1
+	log "a build of each patch in turn"
+	check_each_patch || rc=1
+	log "the documentation: kernel-doc and htmldocs"
+	check_docs || rc=1
+	"$h/apply.sh" --reset-from "$OUT/src/base" "$OUT/src/series" > /dev/null ||
+		die "could not put the series back into $OUT/src/series"
+	log "make check: $([ $rc = 0 ] && echo passed || echo FAILED)"
 	return $rc
 }
 

@@ -1910,6 +1910,7 @@ static struct folio *zero_run_folio(struct vm_area_struct *vma,
 	return folio;
 }
 
+#if defined(CONFIG_TRANSPARENT_HUGEPAGE) || defined(CONFIG_KSM_ZERO_PAGES_ALL)
 /*
  * page_zero_filled - @page holds zeroes only
  *
@@ -1925,6 +1926,7 @@ static bool page_zero_filled(struct page *page)
 	kunmap_local(addr);
 	return zero;
 }
+#endif
 
 /*
  * page_maybe_zero - a few words of @page, spread over it, are zero

@@ -405,6 +405,7 @@ CATEGORY="ksm" run_test ./ksm_thp_zero_tests
 CATEGORY="ksm" run_test ./ksm_zero_scope_tests
 CATEGORY="ksm" run_test ./ksm_swap_tests
 CATEGORY="ksm" run_test ./ksm_unstable_refresh_tests
+CATEGORY="ksm" run_test ./ksm_sysfs_input_tests
 
 # protection_keys tests
 nr_hugepgs=$(cat /proc/sys/vm/nr_hugepages)
