@@ -744,8 +744,10 @@ check_docs() {
 		echo "kernel-doc -Wall $files: no new warning ($(grep -c warning "$d/kernel-doc-series.log") as in the base)"
 	fi
 	for t in base series; do
+		# -E: read every document, so that both builds report every
+		# warning (Sphinx otherwise only reads what changed).
 		if ! make -s -C "$OUT/src/$t" O="$d/$t" SPHINXDIRS=admin-guide \
-			htmldocs > "$d/htmldocs-$t.log" 2>&1; then
+			SPHINXOPTS=-E htmldocs > "$d/htmldocs-$t.log" 2>&1; then
 			echo "htmldocs: FAIL, the admin-guide of the $t does not build (log: $d/htmldocs-$t.log)"
 			return 1
 		fi
