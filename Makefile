@@ -13,6 +13,8 @@
 #   make patches                   the series as git format-patch files with a
 #                                  cover letter in out/patches/series, each patch
 #                                  checkpatch'ed, git am onto the base checked
+#   make bisect                    boot the kernel at each patch, run the KSM
+#                                  selftests that exist at that patch
 #   make check                     patches, a build of each patch, checkpatch
 #                                  --strict, W=1, sparse, kernel-doc, htmldocs,
 #                                  W=1 cross builds of mm/ksm.o (arm64 64K pages,
@@ -23,7 +25,7 @@
 OUT ?= $(CURDIR)/out
 export OUT
 
-.PHONY: all demo test stress test-base bench patches check apply kernel deps clean
+.PHONY: all demo test stress test-base bench patches bisect check apply kernel deps clean
 
 all: test
 
@@ -44,6 +46,9 @@ bench:
 
 patches:
 	@harness/run.sh patches
+
+bisect:
+	@harness/run.sh bisect
 
 check:
 	@harness/run.sh check

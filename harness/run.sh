@@ -13,6 +13,7 @@
 #   patches the series as git format-patch files in $OUT/patches/series,
 #           from harness/series (see harness/series.py), each patch
 #           checkpatch'ed, maintainers looked up, git am onto the base checked
+#   bisect  the kernel at each patch booted, with the selftests it has
 #   check   patches, a build of each patch in turn, checkpatch --strict on
 #           the whole series, W=1 build of its C files, sparse, kernel-doc
 #           and the admin-guide htmldocs against the base, W=1 builds of
@@ -162,6 +163,18 @@ build_selftests() {
 		-I$build/hdr/include -I$src/tools/include -I$src/tools/include/uapi -I$src"
 	local libs="-lrt -lpthread -lm"
 	mkdir -p "$dest/mm"
+	# A tree at an earlier patch of the series (make bisect) has fewer
+	# tests: gcc is only called for the sources it has.
+	# Called as a condition (set -e does not act in here): every compile
+	# that fails fails the build.
+	local rc=0
+	gcc() {
+		local a
+		for a in "$@"; do
+			case $a in *.c) [ -e "$a" ] || return 0 ;; esac
+		done
+		command gcc "$@" || rc=1
+	}
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_tests" "$mm/ksm_tests.c" "$mm/vm_util.c" \
 		"$mm/thp_settings.c" $libs -lnuma
@@ -189,6 +202,8 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_stress_tests" \
 		"$mm/ksm_stress_tests.c" $libs
+	unset -f gcc
+	return $rc
 }
 
 # make_initramfs DIR MODE CPIO: busybox, the init script and DIR/*.
@@ -396,6 +411,56 @@ step_bench() {
 	echo "bench: table $dir/table.md, figures $dir/results.csv, plot $dir/zero-reclaim.png"
 }
 
+# make bisect: the kernel at each patch of the series, booted, with the KSM
+# selftests that exist at that patch (the lines of tests.list whose program
+# it has). The series tree goes through the states of make patches and is
+# put back afterwards. One summary line per patch; fails if one fails.
+step_bisect() {
+	step_kernel
+	local p=$OUT/patches names n st g dir rc=0 line
+	mkdir -p "$p"
+	python3 "$h/series.py" states "$OUT/src/base" "$OUT/src/series" "$p/states" ||
+		die "harness/series does not split the series (see above)"
+	mapfile -t names < "$p/states/names"
+	trap 'put_series_back' EXIT
+	: > "$OUT/bisect.log"
+	for ((n = 1; n < ${#names[@]}; n++)); do
+		st=$(printf %02d "$n")
+		put_state "$p/states/$st" "$OUT/src/series"
+		g=$OUT/guest/bisect
+		dir=$OUT/bisect/$st
+		rm -rf "$g" "$dir"
+		mkdir -p "$g/root/tests" "$dir"
+		log "patch $st: building and booting (${names[n]})"
+		if ! make -s -C "$OUT/src/series" O="$OUT/build/series" ARCH=x86_64 \
+			CC="ccache gcc" -j"$JOBS" bzImage > "$dir/build.log" 2>&1 ||
+		   ! build_selftests "$OUT/src/series" "$OUT/build/series" \
+			"$g/root/tests" >> "$dir/build.log" 2>&1; then
+			line="patch $st: FAIL, does not build (log: $dir/build.log)"
+			echo "$line" | tee -a "$OUT/bisect.log"
+			rc=1
+			continue
+		fi
+		while IFS= read -r line; do
+			case $line in
+			\#*|"") echo "$line" ;;
+			*)	IFS='|' read -r _ _ cmd <<<"$line"
+				cmd=${cmd#./}
+				[ -x "$g/root/tests/mm/${cmd%% *}" ] && echo "$line" ;;
+			esac
+		done < "$h/tests.list" > "$g/root/tests.list"
+		make_initramfs "$g/root" test "$g/initramfs.cpio"
+		boot "$OUT/build/series/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$dir" || true
+		line=$(summarize "$dir" | tail -n1) || rc=1
+		summarize "$dir" | grep '^FAIL' | sed 's/^/    /' || true
+		echo "patch $st: $line (${names[n]})" | tee -a "$OUT/bisect.log"
+	done
+	"$h/apply.sh" --reset-from "$OUT/src/base" "$OUT/src/series" > /dev/null ||
+		die "could not put the series back into $OUT/src/series"
+	log "make bisect: $([ $rc = 0 ] && echo passed || echo FAILED); $OUT/bisect.log"
+	return $rc
+}
+
 # The builds of make check for other architectures: name, ARCH,
 # CROSS_COMPILE, defconfig, and options that must end up =y besides KSM and
 # TRANSPARENT_HUGEPAGE. arm64 with 64K pages and ppc64le (book3s64, 64K
@@ -528,6 +593,7 @@ base_git() {
 		git --git-dir="$g" tag base
 	fi
 	if [ ! -d "$OUT/patches/am" ]; then
+		git --git-dir="$g" worktree prune
 		git --git-dir="$g" worktree add -q --detach "$OUT/patches/am" base
 	fi
 }
@@ -560,9 +626,12 @@ maintainers_series() {
 	for patch in "$OUT/patches/series"/0*.patch; do
 		case $patch in */0000-cover-letter.patch) continue ;; esac
 		who=$(cd "$OUT/src/series" && ./scripts/get_maintainer.pl --no-git \
-			--no-git-fallback "$patch")
+			--no-git-fallback "$patch") || {
+			echo "maintainers: get_maintainer.pl failed on $(basename "$patch")"
+			rc=1
+		}
 		printf '%s:\n%s\n' "$(basename "$patch")" "$(sed 's/^/    /' <<<"$who")" >> "$list"
-		if grep -qE '^\+\+\+ b/(mm/ksm\.c|include/linux/ksm\.h|tools/testing/selftests/mm/ksm_)' "$patch" &&
+		if grep -qE '^\+\+\+ b/(mm/ksm\.c|include/linux/ksm\.h|include/trace/events/ksm\.h|Documentation/admin-guide/mm/ksm\.rst|Documentation/ABI/testing/sysfs-kernel-mm-ksm|tools/testing/selftests/mm/ksm_)' "$patch" &&
 		   ! grep -q 'MEMORY MANAGEMENT - KSM' <<<"$who"; then
 			echo "maintainers: $(basename "$patch") does not reach the KSM entry"
 			rc=1
@@ -660,6 +729,13 @@ new_diags() {
 		{ print }' "$1" "$2"
 }
 
+# put_series_back: the series tree as make apply leaves it, after a run
+# that put earlier states of the series into it (an EXIT trap).
+put_series_back() {
+	"$h/apply.sh" --reset-from "$OUT/src/base" "$OUT/src/series" > /dev/null ||
+		echo "run.sh: could not put the series back into $OUT/src/series" >&2
+}
+
 # check_each_patch: the tree after each patch builds. The states of
 # make patches go in turn into the series tree (put back by apply.sh
 # afterwards, and left at the last patch, which is the series): bzImage of
@@ -674,6 +750,8 @@ check_each_patch() {
 		-I$tree/tools/testing/selftests -I$build/hdr/include
 		-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
 	mapfile -t names < "$p/states/names"
+	# However this ends, the series tree is the series again.
+	trap 'put_series_back' EXIT
 	put_state "$p/states/00" "$tree"
 	log "sparse (C=2) on mm/ksm.o of the base"
 	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-base.log" 2>&1 || true
@@ -696,7 +774,10 @@ check_each_patch() {
 		for t in "$tree"/tools/testing/selftests/mm/ksm_*.c; do
 			# shellcheck disable=SC2086
 			gcc $cflags "$t" "$tree/tools/testing/selftests/mm/vm_util.c" \
-				>> "$build/patch-$st.log" 2>&1 || ok=0
+				> "$build/patch-$st.tests.log" 2>&1 || ok=0
+			# -Wall: a warning about a selftest fails it too.
+			! grep -q 'warning:' "$build/patch-$st.tests.log" || ok=0
+			cat "$build/patch-$st.tests.log" >> "$build/patch-$st.log"
 			tests=$((tests + 1))
 		done
 		if [ $ok = 1 ]; then
@@ -886,10 +967,10 @@ step_check_cross() {
 }
 
 case "${1:-}" in
-deps|base|kernel|test|demo|stress|patches) "step_$1" ;;
+deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|patches|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
 esac

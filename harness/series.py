@@ -74,7 +74,8 @@ def read_tree(root, files):
     for f in files:
         p = os.path.join(root, f)
         if os.path.exists(p):
-            with open(p, encoding="utf-8", errors="surrogateescape") as fh:
+            with open(p, encoding="utf-8", errors="surrogateescape",
+                      newline="") as fh:
                 tree[f] = fh.read()
     return tree
 
@@ -83,7 +84,8 @@ def write_tree(root, tree):
     for f, text in tree.items():
         p = os.path.join(root, f)
         os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        with open(p, "w", encoding="utf-8", errors="surrogateescape",
+                  newline="") as fh:
             fh.write(text)
 
 
@@ -92,7 +94,8 @@ def write_tree(root, tree):
 def parse_hunks(path):
     hunks, news = [], []
     cur = None
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape",
+              newline="") as fh:
         lines = fh.read().split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -141,51 +144,66 @@ def parse_hunks(path):
     return hunks, news
 
 
-def match_at(lines, start, pattern):
-    """Match pattern (items without "-") at lines[start:]; return the
-    number of lines matched for each item, or None."""
-    counts = []
-
-    def go(pi, li):
-        if pi == len(pattern):
-            return True
-        kind, text = pattern[pi]
+def match_at(lines, start, pattern, limit=2):
+    """The ways pattern (items without "-") matches lines from start on, at
+    most limit of them, each as the number of lines matched by each item.
+    Fixed lines must match in order; a "..." item takes any number of
+    lines. Only the "..." items recurse, so a long hunk costs no depth."""
+    runs = [[]]
+    for kind, text in pattern:
         if kind == "...":
-            # As few lines as possible: the next item must be a fixed line.
-            for n in range(0, len(lines) - li + 1):
-                counts.append(n)
-                if go(pi + 1, li + n):
-                    return True
-                counts.pop()
-            return False
-        if li < len(lines) and lines[li] == text:
-            counts.append(1)
-            if go(pi + 1, li + 1):
-                return True
-            counts.pop()
-        return False
+            runs.append([])
+        else:
+            runs[-1].append(text)
+    found = []
 
-    return counts if go(0, start) else None
+    def go(ri, li, skips):
+        run = runs[ri]
+        if lines[li:li + len(run)] != run:
+            return
+        end = li + len(run)
+        if ri == len(runs) - 1:
+            found.append(skips)
+            return
+        first = runs[ri + 1][0]
+        for n in range(len(lines) - end):
+            if lines[end + n] == first:
+                go(ri + 1, end + n, skips + [n])
+                if len(found) >= limit:
+                    return
+
+    go(0, start, [])
+    out = []
+    for skips in found:
+        counts, k = [], 0
+        for kind, _ in pattern:
+            if kind == "...":
+                counts.append(skips[k])
+                k += 1
+            else:
+                counts.append(1)
+        out.append(counts)
+    return out
 
 
 def undo_hunk(text, hunk):
     path, items, where = hunk
     lines = text.split("\n")
     pattern = [(k, t) for k, t in items if k != "-"]
-    if not pattern:
-        raise SplitError("%s: a hunk that only removes lines needs context" % where)
-    first = next(t for k, t in pattern if k != "...")
-    if pattern[0][0] == "...":
-        raise SplitError("%s: a hunk may not start with %s" % (where, SKIP))
+    if not pattern or pattern[0][0] == "...":
+        raise SplitError("%s: a hunk must start with a line to find, not with "
+                         "a removed line alone or %s" % (where, SKIP))
+    if pattern[-1][0] == "..." or any(a[0] == b[0] == "..." for a, b in
+                                      zip(pattern, pattern[1:])):
+        raise SplitError("%s: %s must be followed by a line to find" % (where, SKIP))
+    first = pattern[0][1]
     found = []
     for start in range(len(lines)):
         if lines[start] != first:
             continue
-        counts = match_at(lines, start, pattern)
-        if counts is not None:
-            found.append((start, counts))
-            if len(found) > 1:
-                break
+        found += [(start, c) for c in match_at(lines, start, pattern)]
+        if len(found) > 1:
+            break
     if len(found) != 1:
         raise SplitError("%s: %s in %s" % (where, "no match" if not found else
                                           "more than one match", path))
@@ -203,8 +221,8 @@ def undo_hunk(text, hunk):
     return "\n".join(lines[:start] + out + lines[li:]), start
 
 
-def undo_patch(tree, name):
-    hunks, news = parse_hunks(os.path.join(SERIES, name + ".hunks"))
+def undo_patch(tree, name, path=None):
+    hunks, news = parse_hunks(path or os.path.join(SERIES, name + ".hunks"))
     tree = dict(tree)
     for f in news:
         if f not in tree:
@@ -284,6 +302,9 @@ def abbreviate(items, keep_head=2, keep_tail=2, longer_than=8):
 
 
 def format_hunk(path, items):
+    if ("+", SKIP[1:]) in items:
+        raise SplitError("record: %s adds a line \"%s\", which a .hunks file "
+                         "cannot tell from %s" % (path, SKIP[1:], SKIP))
     lines = ["@@ " + path]
     for k, t in items:
         lines.append(SKIP if k == "..." else k + t)
@@ -340,11 +361,19 @@ def record(nn, before, after):
             out.extend(c + "\n" for c in record_file(f, b[f], a[f]))
         elif f in b and f not in a:
             raise SplitError("record: a patch that deletes %s" % f)
-    with open(old, "w") as fh:
+    # The check, before the old file is replaced: undoing the new hunks
+    # gives the tree before.
+    with open(old + ".new", "w", newline="") as fh:
         fh.write("\n".join(out).rstrip("\n") + "\n")
-    # The check: undoing the new hunks gives the tree before.
-    if undo_patch(a, name) != b:
-        raise SplitError("record: %s.hunks does not undo the patch" % name)
+    try:
+        ok = undo_patch(a, name, old + ".new") == b
+    except SplitError:
+        os.remove(old + ".new")
+        raise
+    if not ok:
+        os.remove(old + ".new")
+        raise SplitError("record: %s.hunks would not undo the patch" % name)
+    os.replace(old + ".new", old)
 
 
 def main(argv):

@@ -1454,7 +1454,9 @@ static u32 calc_checksum(struct page *page)
  * pages to the zero page, the remap after a THP split, skips mlocked pages
  * for the same reason. mm_forbids_zeropage() covers the architectures that
  * cannot map the zero page at all. Pages of such a vma still merge with
- * other pages through the stable and unstable trees.
+ * other pages through the stable and unstable trees, but for the
+ * zero-filled pages of a large folio: they stay out of the trees, where
+ * they could only merge by splitting it (see "Zero-filled large folios").
  */
 static bool vma_zero_mergeable(struct vm_area_struct *vma)
 {
@@ -5203,6 +5205,13 @@ KSM_ATTR(smart_scan);
 
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 /*
+ * Writers of zero_pages_scope, one at a time: a write of "all" that is
+ * killed while it enrols puts back the scope it found, and must not undo
+ * another writer's. Taken before any mmap_lock.
+ */
+static DEFINE_MUTEX(ksm_zero_scope_mutex);
+
+/*
  * ksm_enrol_all_mms - put the mm of every user process on ksmd's list, for
  * zero_pages_scope "all"
  *
@@ -5284,17 +5293,28 @@ static ssize_t zero_pages_scope_store(struct kobject *kobj,
 {
 	if (sysfs_streq(buf, "mergeable")) {
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
+		if (mutex_lock_killable(&ksm_zero_scope_mutex))
+			return -EINTR;
 		WRITE_ONCE(ksm_zero_pages_all, false);
+		mutex_unlock(&ksm_zero_scope_mutex);
 #endif
 		return count;
 	}
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 	if (sysfs_streq(buf, "all")) {
+		bool was_all;
 		int err;
 
+		if (mutex_lock_killable(&ksm_zero_scope_mutex))
+			return -EINTR;
+		was_all = ksm_zero_scope_all();
 		/* Set first: a process forked meanwhile is entered anyway. */
 		WRITE_ONCE(ksm_zero_pages_all, true);
 		err = ksm_enrol_all_mms();
+		/* Killed: the scope is as it was; the mms entered stay. */
+		if (err)
+			WRITE_ONCE(ksm_zero_pages_all, was_all);
+		mutex_unlock(&ksm_zero_scope_mutex);
 		return err ? err : count;
 	}
 #endif

@@ -9,7 +9,7 @@
  * back to 0 after run=2.
  *
  * The test swaps to /dev/zram0, which it sets up itself (with a swap header
- * of its own) when no swap is on.
+ * of its own) when no swap is on, and takes down at the end.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -193,6 +193,9 @@ static bool swap_is_on(void)
 	return n > 1;	/* a header line, then one a device */
 }
 
+/* Whether the test set up /dev/zram0 as swap, to undo at the end. */
+static bool zram_ours;
+
 /* 256 MiB of zram swap, with a version 1 swap header written here. */
 static bool zram_swap_on(void)
 {
@@ -209,6 +212,7 @@ static bool zram_swap_on(void)
 		free(hdr);
 		if (fd >= 0)
 			close(fd);
+		write_file("/sys/block/zram0/reset", "1");
 		return false;
 	}
 	v = 1;					/* version */
@@ -219,7 +223,10 @@ static bool zram_swap_on(void)
 	ok = pwrite(fd, hdr, pagesize, 0) == (ssize_t)pagesize && !fsync(fd);
 	close(fd);
 	free(hdr);
-	return ok && !swapon("/dev/zram0", 0);
+	zram_ours = ok && !swapon("/dev/zram0", 0);
+	if (!zram_ours)		/* free the disk for the next run */
+		write_file("/sys/block/zram0/reset", "1");
+	return zram_ours;
 }
 
 static bool wait_scans(int n)
@@ -491,6 +498,13 @@ static void restore(void)
 {
 	ksm_sysfs_write("run", 2);
 	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
+	/* Leave behind no swap that the test set up. */
+	if (zram_ours) {
+		if (swapoff("/dev/zram0"))
+			ksft_print_msg("swapoff /dev/zram0: %s\n", strerror(errno));
+		else
+			write_file("/sys/block/zram0/reset", "1");
+	}
 }
 
 int main(int argc, char **argv)
