@@ -415,6 +415,7 @@ step_bench() {
 # selftests that exist at that patch (the lines of tests.list whose program
 # it has). The series tree goes through the states of make patches and is
 # put back afterwards. One summary line per patch; fails if one fails.
+# BISECT_PATCHES (e.g. "07 11") picks some patches only.
 step_bisect() {
 	step_kernel
 	local p=$OUT/patches names n st g dir rc=0 line
@@ -426,6 +427,9 @@ step_bisect() {
 	: > "$OUT/bisect.log"
 	for ((n = 1; n < ${#names[@]}; n++)); do
 		st=$(printf %02d "$n")
+		# BISECT_PATCHES="07 11": only those patches.
+		[ -z "${BISECT_PATCHES:-}" ] || [[ " $BISECT_PATCHES " == *" $st "* ]] ||
+			continue
 		put_state "$p/states/$st" "$OUT/src/series"
 		g=$OUT/guest/bisect
 		dir=$OUT/bisect/$st
