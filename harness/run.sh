@@ -740,6 +740,17 @@ put_series_back() {
 		echo "run.sh: could not put the series back into $OUT/src/series" >&2
 }
 
+# report_new WHAT NEW OK: "WHAT: FAIL, new warnings:" and the lines NEW,
+# and a failure, if there are any; else the line OK.
+report_new() {
+	if [ -n "$2" ]; then
+		echo "$1: FAIL, new warnings:"
+		sed 's/^/    /' <<<"$2"
+		return 1
+	fi
+	echo "$3"
+}
+
 # check_each_patch: the tree after each patch builds. The states of
 # make patches go in turn into the series tree (put back by apply.sh
 # afterwards, and left at the last patch, which is the series): bzImage of
@@ -799,13 +810,8 @@ check_each_patch() {
 	t=$(new_diags "$build/sparse-base.diags" "$build/sparse-series.diags" |
 		grep -vFf <(awk '!/^#/ && NF { print "in '"'"'" $1 "'"'"' - " }' \
 			"$h/series/sparse-known") || true)
-	if [ -n "$t" ]; then
-		echo "sparse: FAIL, new warnings:"
-		sed 's/^/    /' <<<"$t"
+	report_new sparse "$t" "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$build/sparse-base.diags") in the base, $(wc -l < "$build/sparse-series.diags") in the series)" ||
 		rc=1
-	else
-		echo "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$build/sparse-base.diags") in the base, $(wc -l < "$build/sparse-series.diags") in the series)"
-	fi
 	return $rc
 }
 
@@ -821,13 +827,8 @@ check_docs() {
 		(cd "$OUT/src/$t" && ./scripts/kernel-doc -none -Wall $files) > "$d/kernel-doc-$t.log" 2>&1
 	done
 	f=$(new_diags "$d/kernel-doc-base.log" "$d/kernel-doc-series.log")
-	if [ -n "$f" ]; then
-		echo "kernel-doc: FAIL, new warnings:"
-		sed 's/^/    /' <<<"$f"
+	report_new kernel-doc "$f" "kernel-doc -Wall $files: no new warning ($(grep -c warning "$d/kernel-doc-series.log") as in the base)" ||
 		rc=1
-	else
-		echo "kernel-doc -Wall $files: no new warning ($(grep -c warning "$d/kernel-doc-series.log") as in the base)"
-	fi
 	for t in base series; do
 		# -E: read every document, so that both builds report every
 		# warning (Sphinx otherwise only reads what changed).
@@ -840,13 +841,8 @@ check_docs() {
 			grep -E 'WARNING|ERROR' > "$d/htmldocs-$t.diags" || true
 	done
 	f=$(new_diags "$d/htmldocs-base.diags" "$d/htmldocs-series.diags")
-	if [ -n "$f" ]; then
-		echo "htmldocs: FAIL, new warnings:"
-		sed 's/^/    /' <<<"$f"
+	report_new htmldocs "$f" "htmldocs SPHINXDIRS=admin-guide: builds, no new warning ($(wc -l < "$d/htmldocs-series.diags") as in the base); $d/series/admin-guide/mm/ksm.html" ||
 		rc=1
-	else
-		echo "htmldocs SPHINXDIRS=admin-guide: builds, no new warning ($(wc -l < "$d/htmldocs-series.diags") as in the base); $d/series/admin-guide/mm/ksm.html"
-	fi
 	return $rc
 }
 

@@ -1268,34 +1268,6 @@ static long ksm_slab_kib(void)
 	return found ? bytes / 1024 : -1;
 }
 
-/* The pid of the kernel thread or process called @comm, 0 if none. */
-static pid_t find_comm(const char *comm)
-{
-	DIR *d = opendir("/proc");
-	char want[32];
-	struct dirent *e;
-	pid_t pid = 0;
-
-	snprintf(want, sizeof(want), "%s\n", comm);
-	while (d && !pid && (e = readdir(d))) {
-		char path[300], c[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(c, sizeof(c), f) && !strcmp(c, want))
-			pid = atoi(e->d_name);
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return pid;
-}
-
 /*
  * The cgroup of the processes, with the memory controller: cgroup2
  * mounted if it is not. False if there is no memory.reclaim to use.

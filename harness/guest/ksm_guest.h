@@ -39,21 +39,6 @@ static inline long ksm_read(const char *knob)
 	return read_long(path);
 }
 
-/* Write a /sys/kernel/mm/ksm file; false if it is missing or refuses. */
-static inline bool ksm_try_write(const char *knob, long val)
-{
-	char path[128];
-	bool ok;
-	FILE *f;
-
-	snprintf(path, sizeof(path), KSM "%s", knob);
-	f = fopen(path, "w");
-	if (!f)
-		return false;
-	ok = fprintf(f, "%ld", val) > 0;
-	return !fclose(f) && ok;
-}
-
 /* Write a string to a /sys/kernel/mm/ksm file; false if missing or refused. */
 static inline bool ksm_try_write_str(const char *knob, const char *val)
 {
@@ -67,6 +52,15 @@ static inline bool ksm_try_write_str(const char *knob, const char *val)
 		return false;
 	ok = fputs(val, f) >= 0;
 	return !fclose(f) && ok;
+}
+
+/* Write a /sys/kernel/mm/ksm file; false if it is missing or refuses. */
+static inline bool ksm_try_write(const char *knob, long val)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%ld", val);
+	return ksm_try_write_str(knob, s);
 }
 
 /* Value of "key value" in /proc/<pid>/ksm_stat, or -1. */
@@ -88,15 +82,17 @@ static inline long ksm_stat(pid_t pid, const char *key)
 	return v;
 }
 
-/* The pid of ksmd, 0 if there is none. */
-static inline pid_t find_ksmd(void)
+/* The pid of the process or kernel thread called @comm, 0 if none. */
+static inline pid_t find_comm(const char *comm)
 {
 	DIR *d = opendir("/proc");
+	char want[32];
 	struct dirent *e;
 	pid_t pid = 0;
 
+	snprintf(want, sizeof(want), "%s\n", comm);
 	while (d && !pid && (e = readdir(d))) {
-		char path[300], comm[32] = "";
+		char path[300], c[32] = "";
 		FILE *f;
 
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
@@ -105,13 +101,19 @@ static inline pid_t find_ksmd(void)
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "ksmd\n"))
+		if (fgets(c, sizeof(c), f) && !strcmp(c, want))
 			pid = atoi(e->d_name);
 		fclose(f);
 	}
 	if (d)
 		closedir(d);
 	return pid;
+}
+
+/* The pid of ksmd, 0 if there is none. */
+static inline pid_t find_ksmd(void)
+{
+	return find_comm("ksmd");
 }
 
 /* CPU time of a task in seconds (schedstat: nanoseconds on the CPU). */

@@ -229,20 +229,6 @@ static bool zram_swap_on(void)
 	return zram_ours;
 }
 
-static bool wait_scans(int n)
-{
-	long scans = ksm_sysfs_read("full_scans");
-	int i;
-
-	for (i = 0; i < 120 * 100; i++) {
-		if (ksm_sysfs_read("full_scans") >= scans + n)
-			return true;
-		usleep(10000);
-	}
-	ksft_print_msg("ksmd did not scan %d times in 120 s\n", n);
-	return false;
-}
-
 static bool ksm_start(void)
 {
 	return ksm_sysfs_write("run", 2) && ksm_sysfs_write("use_zero_pages", 1) &&
@@ -282,7 +268,7 @@ static void test_pageout(bool cold)
 	ksft_print_msg("[RUN] %s%s\n", __func__, cold ? " after MADV_COLD" : "");
 	p = map_filled(NR_PAGES, gens, 1);
 	if (!p || !ksm_start() ||
-	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !wait_scans(3))
+	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120))
 		goto out;
 	zero_before = ksm_stat_read(getpid(), "ksm_zero_pages");
 	sharing = ksm_sysfs_read("pages_sharing");
@@ -326,7 +312,7 @@ static void test_fork_swapcache(void)
 	ksft_print_msg("[RUN] %s\n", __func__);
 	p = map_filled(NR_PAGES, gens, 2);
 	if (!p || !ksm_start() ||
-	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !wait_scans(3) ||
+	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120) ||
 	    madvise(p, NR_PAGES * pagesize, MADV_PAGEOUT))
 		goto out;
 	/* Read every other page: swapped in, they stay in the swap cache. */
@@ -343,7 +329,7 @@ static void test_fork_swapcache(void)
 			gens[i] = 3;
 			fill_page(p + i * pagesize, i, gens[i]);
 		}
-		wait_scans(2);
+		ksm_wait_full_scans(2, 120);
 		bad += mismatches(p, NR_PAGES, gens);
 		_exit(bad ? 1 : 0);
 	}
@@ -472,7 +458,7 @@ static void test_compaction(void)
 	}
 	p = map_filled(NR_PAGES, gens, 5);
 	if (!p || !ksm_start() ||
-	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !wait_scans(3))
+	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120))
 		goto out;
 	ksm_sysfs_write("run", 0);
 	zero0 = ksm_stat_read(getpid(), "ksm_zero_pages");

@@ -198,23 +198,11 @@ static bool setup(long split_min)
 /* Register @p, start ksmd and wait for two full scans. */
 static bool merge_and_wait(char *p, size_t size)
 {
-	long scans;
-	int i;
-
 	if (madvise(p, size, MADV_MERGEABLE)) {
 		ksft_print_msg("madvise: %s\n", strerror(errno));
 		return false;
 	}
-	scans = ksm_sysfs_read("full_scans");
-	if (!ksm_sysfs_write("run", 1))
-		return false;
-	for (i = 0; i < 60 * 100; i++) {
-		if (ksm_sysfs_read("full_scans") >= scans + 2)
-			return true;
-		usleep(10000);
-	}
-	ksft_print_msg("ksmd did not scan twice in 60 s\n");
-	return false;
+	return ksm_sysfs_write("run", 1) && ksm_wait_full_scans(2, 60);
 }
 
 /* What the counters said before a test, to compare with after. */

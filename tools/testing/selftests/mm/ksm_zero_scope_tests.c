@@ -232,21 +232,6 @@ static bool set_scope(const char *scope)
 	return !ksm_sysfs_write_str("zero_pages_scope", scope);
 }
 
-/* ksmd running fast; wait for @n full scans from now. */
-static bool wait_scans(int n)
-{
-	long scans = ksm_sysfs_read("full_scans");
-	int i;
-
-	for (i = 0; i < 120 * 100; i++) {
-		if (ksm_sysfs_read("full_scans") >= scans + n)
-			return true;
-		usleep(10000);
-	}
-	ksft_print_msg("ksmd did not scan %d times in 120 s\n", n);
-	return false;
-}
-
 /* Nothing merged, ksmd stopped: it starts once the helper is ready. */
 static bool setup(const char *scope)
 {
@@ -282,7 +267,7 @@ static bool keepalive_register(void)
 /* Pages merged with the zero page in the helper, after two full scans. */
 static long merged_after_scans(struct helper *h, bool *data_ok)
 {
-	if (!ksm_sysfs_write("run", 1) || !wait_scans(2))
+	if (!ksm_sysfs_write("run", 1) || !ksm_wait_full_scans(2, 120))
 		return -1;
 	return helper_count(h, data_ok);
 }
@@ -397,7 +382,7 @@ static void test_madvised(void)
 	if (!setup("all") || !helper_start(&h, AREA_MADVISED, false))
 		goto out;
 	n = merged_after_scans(&h, &d);
-	if (!wait_scans(2))
+	if (!ksm_wait_full_scans(2, 120))
 		goto out;
 	sharing = ksm_sysfs_read("pages_sharing");
 	ok = n == NR_ZERO && sharing == NR_DUP / 2 && d;

@@ -553,3 +553,18 @@ void ksm_sysfs_restore(const char *const knobs[], const long vals[],
 		if (vals[i] >= 0)
 			ksm_sysfs_write(knobs[i], vals[i]);
 }
+
+/* Wait up to @secs seconds for ksmd to finish @n full scans from now. */
+bool ksm_wait_full_scans(int n, int secs)
+{
+	long scans = ksm_sysfs_read("full_scans");
+	int i;
+
+	for (i = 0; i < secs * 100; i++) {
+		if (ksm_sysfs_read("full_scans") >= scans + n)
+			return true;
+		usleep(10000);
+	}
+	ksft_print_msg("ksmd did not scan %d times in %d s\n", n, secs);
+	return false;
+}

@@ -62,6 +62,7 @@ long ksm_stat_read(pid_t pid, const char *field);
 void ksm_sysfs_save(const char *const knobs[], long vals[], unsigned int n);
 void ksm_sysfs_restore(const char *const knobs[], const long vals[],
 		       unsigned int n);
+bool ksm_wait_full_scans(int n, int secs);
 
 /*
  * On ppc64 this will only work with radix 2M hugepage size
