@@ -20,12 +20,15 @@
 #                                  W=1 cross builds of mm/ksm.o (arm64 64K pages,
 #                                  ppc64le, s390x), each against the base's
 #   make apply KSRC=/path/to/linux-6.12   put the series onto your tree
+#                                  (a three-way merge unless it is the pinned base)
+#   make rebase VERSION=6.12.N-1~deb12u1  move the series to another Debian
+#                                  linux-source-6.12 (three-way merge, re-split)
 #   make clean                     remove out/
 
 OUT ?= $(CURDIR)/out
 export OUT
 
-.PHONY: all demo test stress test-base bench patches bisect check apply kernel deps clean
+.PHONY: all demo test stress test-base bench patches bisect check apply rebase kernel deps clean
 
 all: test
 
@@ -62,6 +65,10 @@ deps:
 apply:
 	@test -n "$(KSRC)" || { echo "usage: make apply KSRC=/path/to/linux-6.12" >&2; exit 2; }
 	@harness/apply.sh "$(KSRC)"
+
+rebase:
+	@test -n "$(VERSION)" || { echo "usage: make rebase VERSION=<Debian version of linux-source-6.12>" >&2; exit 2; }
+	@harness/rebase.sh "$(VERSION)"
 
 clean:
 	rm -rf "$(OUT)"

@@ -4,10 +4,16 @@
 # apply.sh [--reset-from BASE] KSRC: put the series onto the kernel tree KSRC.
 #
 # Every file the series touches is checked against harness/base.manifest
-# before anything is written. A file is either still the pinned base (it is
-# then replaced or patched), already what the series makes of it (left
-# alone, so applying twice is harmless), or something else: then nothing is
-# written and the file is named with the reason.
+# before anything is written. When each is either still the pinned base (it
+# is then replaced or patched) or already what the series makes of it (left
+# alone, so applying twice is harmless), and the tree is the pinned
+# version, the series' whole files are written.
+#
+# Any other 6.12.y tree (a newer stable update, a distribution's tree, a
+# local change) never gets a whole file: the patches of make patches are
+# merged into its files with git am -3 (harness/merge.sh), so that its own
+# fixes stay; if a hunk conflicts, each is named with its patch and the
+# tree is left untouched.
 #
 # Whole files are written only when their content changes, through a
 # temporary file and rename, so that timestamps of untouched files (and
@@ -20,6 +26,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 manifest=$top/harness/base.manifest
+OUT=${OUT:-$top/out}
 
 die() { echo "apply: $*" >&2; exit 1; }
 
@@ -58,8 +65,10 @@ kver=$(awk '
 		}
 		print s v["EXTRAVERSION"]
 	}' "$ksrc/Makefile")
-[ "$kver" = "${version%%-*}" ] ||
-	die "$ksrc is Linux ${kver:-unknown}; the series is for ${version%%-*} (Debian linux-source-6.12 $version)"
+case $kver in
+6.12.*) ;;
+*) die "$ksrc is Linux ${kver:-unknown}; the series is for 6.12.y (pinned: Debian linux-source-6.12 $version)" ;;
+esac
 
 # Files of the series that are whole kernel files (all but the harness,
 # the docs of this repository and the two partial files).
@@ -119,6 +128,39 @@ put_back() {
 	else
 		rm -f "$ksrc/$1"
 	fi
+}
+
+# three_way_apply: the patches of make patches, merged with git am -3 onto
+# the files of $ksrc (merge.sh); the merged files are written into $ksrc
+# only when every patch applied. The tree's own changes, and the fixes of
+# a newer 6.12.y, are kept; nothing is copied whole.
+three_way_apply() {
+	local w=$OUT/apply f n=0
+	OUT=${OUT:-$top/out}
+	export OUT
+	# shellcheck source=harness/merge.sh
+	. "$top/harness/merge.sh"
+	"$top/harness/run.sh" gen-patches > "$OUT/apply-patches.log" 2>&1 || {
+		tail -n 20 "$OUT/apply-patches.log" >&2
+		die "could not make the patches (log: $OUT/apply-patches.log)"
+	}
+	mkdir -p "$w"
+	if ! merge_series "$ksrc" "$w" >&2; then
+		echo "apply: refusing: the series does not merge with $ksrc; the tree is untouched" >&2
+		return 1
+	fi
+	for f in $(git -C "$w/git" diff --name-only base HEAD); do
+		if [ -e "$w/git/$f" ]; then
+			mkdir -p "$(dirname "$ksrc/$f")"
+			cp -p "$w/git/$f" "$ksrc/$f.apply-tmp"
+			mv -f "$ksrc/$f.apply-tmp" "$ksrc/$f"
+		else
+			rm -f "$ksrc/$f"
+		fi
+		echo "apply: $f (three-way merge)"
+		n=$((n + 1))
+	done
+	echo "apply: $ksrc carries the series ($n files merged)"
 }
 
 errors=()
@@ -182,11 +224,18 @@ if [ -s "$top/MAINTAINERS" ]; then
 	fi
 fi
 
-if [ ${#errors[@]} -gt 0 ]; then
-	echo "apply: refusing to touch $ksrc; it is not the pinned base" >&2
-	echo "apply: (Debian linux-source-6.12 $version, see harness/base.manifest):" >&2
-	printf 'apply:   %s\n' "${errors[@]}" >&2
-	exit 1
+if [ ${#errors[@]} -gt 0 ] || [ "$kver" != "${version%%-*}" ]; then
+	[ -z "$reset_from" ] || {
+		printf 'apply:   %s\n' "${errors[@]}" >&2
+		die "$ksrc is a tree of the harness but not the pinned base"
+	}
+	# Not the pinned base: never whole files, a three-way merge of the
+	# patches or nothing.
+	echo "apply: $ksrc is Linux $kver, not the pinned base (Debian linux-source-6.12 $version):" >&2
+	[ ${#errors[@]} -eq 0 ] || printf 'apply:   %s\n' "${errors[@]}" >&2
+	echo "apply: applying the patches with a three-way merge instead" >&2
+	three_way_apply
+	exit $?
 fi
 
 write_file() {		# write_file SRC DST, by rename

@@ -37,7 +37,8 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 
 pkg_version=$(awk '$1 == "package" { print $3 }' "$h/base.manifest")
 tarball_sum=$(awk '$1 == "tarball" { print $3 }' "$h/base.manifest")
-tarball=/usr/src/linux-source-6.12.tar.xz
+# shellcheck source=harness/debsrc.sh
+. "$h/debsrc.sh"
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -77,27 +78,32 @@ install_packages() {
 
 step_deps() {
 	# shellcheck disable=SC2086
-	install_packages $PACKAGES "linux-source-6.12=$pkg_version"
+	install_packages $PACKAGES
 }
 
 # The pristine base: unpacked once, verified file by file against the
 # manifest; never written to afterwards (the series tree hard-links it).
 step_base() {
 	step_deps
-	local base=$OUT/src/base
-	if [ ! -f "$OUT/src/.base-ok" ]; then
+	local base=$OUT/src/base tarball
+	# .base-ok holds the version and the manifest's checksum: a new pin
+	# (make rebase, a checkout of another commit) unpacks the tree again.
+	local stamp
+	stamp="$pkg_version $(sha256sum < "$h/base.manifest" | cut -d' ' -f1)"
+	if [ "$(cat "$OUT/src/.base-ok" 2>/dev/null)" != "$stamp" ]; then
+		log "fetching linux-source-6.12 $pkg_version"
+		tarball=$(debsrc_tarball "$pkg_version") ||
+			die "cannot fetch linux-source-6.12 $pkg_version"
 		log "verifying $tarball"
 		echo "$tarball_sum  $tarball" | sha256sum -c --quiet - ||
 			die "$tarball is not the tarball of linux-source-6.12 $pkg_version"
-		rm -rf "$base" "$OUT/src/series"
-		mkdir -p "$OUT/src/unpack"
+		rm -rf "$base" "$OUT/src/series" "$OUT/src/.base-ok" "$OUT/patches/base.git" \
+			"$OUT/patches/am"
 		log "unpacking the base tree"
-		tar -xJf "$tarball" -C "$OUT/src/unpack"
-		mv "$OUT/src/unpack/linux-source-6.12" "$base"
-		rmdir "$OUT/src/unpack"
+		debsrc_unpack "$pkg_version" "$base"
 		(cd "$base" && awk 'length($1) == 64' "$h/base.manifest" |
 			sha256sum -c --quiet -) || die "base tree does not match base.manifest"
-		touch "$OUT/src/.base-ok"
+		echo "$stamp" > "$OUT/src/.base-ok"
 	fi
 }
 
@@ -405,7 +411,7 @@ step_bench() {
 		set ylabel "MiB reclaimed (ksm_zero_pages)"
 		set key bottom right
 		set grid
-		plot "$dir/zero-base.dat" using 1:2 with lines lw 2 title "base 6.12.117", \
+		plot "$dir/zero-base.dat" using 1:2 with lines lw 2 title "base ${pkg_version%%-*}", \
 		     "$dir/zero-series.dat" using 1:2 with lines lw 2 title "with the series"
 	EOT
 	echo "bench: table $dir/table.md, figures $dir/results.csv, plot $dir/zero-reclaim.png"
@@ -681,9 +687,11 @@ am_check() {
 	return $bad
 }
 
-step_patches() {
+# gen_patches: the series as format-patch files in $OUT/patches/series,
+# with no check (make apply and make rebase need them; make patches checks).
+gen_patches() {
 	step_series_tree
-	local p=$OUT/patches names n rc=0
+	local p=$OUT/patches names n
 	rm -rf "$p/states" "$p/git" "$p/series"
 	mkdir -p "$p"
 	log "the tree after each patch, from harness/series"
@@ -706,14 +714,19 @@ step_patches() {
 		import sys
 		path, cover, version = sys.argv[1:]
 		subject, _, body = open(cover).read().partition("\n\n")
-		body = body.rstrip("\n") + ("\n\nThe series applies to Linux 6.12.117 (Debian linux-source-6.12 %s)."
-		                            % version)
+		body = body.rstrip("\n") + ("\n\nThe series applies to Linux %s (Debian linux-source-6.12 %s)."
+		                            % (version.split("-")[0], version))
 		text = open(path).read()
 		text = text.replace("*** SUBJECT HERE ***", subject.strip())
 		text = text.replace("*** BLURB HERE ***", body)
 		open(path, "w").write(text)
 	PY
 	log "$((${#names[@]} - 1)) patches and a cover letter in $p/series"
+}
+
+step_patches() {
+	local rc=0
+	gen_patches
 	log "checkpatch --strict on every patch"
 	checkpatch_series || rc=1
 	log "scripts/get_maintainer.pl on every patch"
@@ -865,6 +878,45 @@ series_diff() {
 	done
 }
 
+# step_newest: the newest linux-source-6.12 of the package archive next to
+# the pinned one and, when they differ, whether the series merges with it
+# (git am -3, as make rebase and make apply do). A warning, never a
+# failure: Debian releasing must not fail a check of the series.
+step_newest() {
+	local newest w=$OUT/newest
+	as_root apt-get update -q >/dev/null 2>&1 || true
+	newest=$(debsrc_newest)
+	if [ -z "$newest" ]; then
+		echo "debian: WARNING: the package archive lists no linux-source-6.12 (pinned: $pkg_version)"
+		return 0
+	fi
+	if [ "$newest" = "$pkg_version" ]; then
+		echo "debian: the pinned linux-source-6.12 $pkg_version is the newest in the archive"
+		return 0
+	fi
+	if dpkg --compare-versions "$newest" lt "$pkg_version"; then
+		echo "debian: the pinned $pkg_version is newer than the archive's $newest"
+		return 0
+	fi
+	echo "debian: WARNING: the archive offers linux-source-6.12 $newest; the series is on $pkg_version"
+	# shellcheck source=harness/merge.sh
+	. "$h/merge.sh"
+	mkdir -p "$w"
+	if [ "$(cat "$w/tree.version" 2>/dev/null)" != "$newest" ]; then
+		debsrc_unpack "$newest" "$w/tree" ||
+			{ echo "debian: WARNING: could not fetch $newest"; return 0; }
+		echo "$newest" > "$w/tree.version"
+	fi
+	[ -d "$OUT/patches/git" ] || gen_patches >/dev/null
+	if merge_series "$w/tree" "$w" > "$w/merge.log" 2>&1; then
+		echo "debian: the series merges cleanly with $newest: make rebase VERSION=$newest"
+	else
+		echo "debian: WARNING: the series does not merge with $newest as it is:"
+		sed 's/^/    /' "$w/merge.log"
+	fi
+	return 0
+}
+
 step_check() {
 	# shellcheck disable=SC2086
 	install_packages $CHECK_PACKAGES
@@ -893,6 +945,18 @@ step_check() {
 		CC="ccache gcc" W=1 mm/ksm.o fs/exec.o kernel/fork.o 2>&1 |
 		tee "$OUT/build/series-noall/w1.log"
 	! grep -q 'warning:\|error:' "$OUT/build/series-noall/w1.log" || rc=1
+	# The series' hooks outside mm/ksm.c build without KSM too.
+	log "W=1 build of the files that call KSM's helpers, without CONFIG_KSM"
+	mkdir -p "$OUT/build/series-noksm"
+	cp "$OUT/build/series/.config" "$OUT/build/series-noksm/.config"
+	"$OUT/src/series/scripts/config" --file "$OUT/build/series-noksm/.config" -d KSM
+	make -s -C "$OUT/src/series" O="$OUT/build/series-noksm" ARCH=x86_64 \
+		olddefconfig >/dev/null
+	make -s -C "$OUT/src/series" O="$OUT/build/series-noksm" ARCH=x86_64 \
+		CC="ccache gcc" W=1 mm/huge_memory.o mm/userfaultfd.o mm/memory.o \
+		fs/exec.o kernel/fork.o fs/proc/task_mmu.o 2>&1 |
+		tee "$OUT/build/series-noksm/w1.log"
+	! grep -q 'warning:\|error:' "$OUT/build/series-noksm/w1.log" || rc=1
 	log "W=1 builds of mm/ksm.o for other architectures, base and series"
 	step_check_cross || rc=1
 	log "the series as patches (make patches)"
@@ -901,6 +965,8 @@ step_check() {
 	check_each_patch || rc=1
 	log "the documentation: kernel-doc and htmldocs"
 	check_docs || rc=1
+	log "the newest linux-source-6.12 of the package archive"
+	step_newest
 	"$h/apply.sh" --reset-from "$OUT/src/base" "$OUT/src/series" > /dev/null ||
 		die "could not put the series back into $OUT/src/series"
 	log "make check: $([ $rc = 0 ] && echo passed || echo FAILED)"
@@ -968,6 +1034,8 @@ step_check_cross() {
 
 case "${1:-}" in
 deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
+gen-patches) gen_patches ;;
+newest) step_newest ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;

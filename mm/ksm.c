@@ -511,6 +511,7 @@ static void advisor_stop_scan(void)
 #ifdef CONFIG_NUMA
 /* Zeroed when merging across nodes is not allowed */
 static unsigned int ksm_merge_across_nodes = 1;
+/* Number of allocated stable and unstable tree roots. */
 static int ksm_nr_node_ids = 1;
 #else
 #define ksm_merge_across_nodes	1U
@@ -1556,17 +1557,19 @@ static bool folio_refs_explained(struct folio *folio, int extra)
  *
  * It is special, and dirty to tell it from a zero page mapped by a read
  * fault: is_ksm_zero_pte() finds the KSM-placed zero pages by that mark.
- * It keeps the uffd-wp bit of @old, as replace_page() does.
+ * It keeps the soft-dirty and uffd-wp bits of @old, as replace_page() does:
+ * a merge is not a write.
  */
 static pte_t ksm_zero_pte(struct vm_area_struct *vma, unsigned long addr,
 			  pte_t old)
 {
-	pte_t pte = pte_mkdirty(pte_mkspecial(pfn_pte(my_zero_pfn(addr),
-						      vma->vm_page_prot)));
+	pte_t pte = pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot));
 
+	if (pte_soft_dirty(old))
+		pte = pte_mksoft_dirty(pte);
 	if (pte_uffd_wp(old))
 		pte = pte_mkuffd_wp(pte);
-	return pte;
+	return pte_mkksm_zero(pte);
 }
 
 /*
@@ -1750,6 +1753,10 @@ static int replace_page(struct vm_area_struct *vma, struct page *page,
 		newpte = ksm_zero_pte(vma, addr, orig_pte);
 		ksm_account_zero_page(mm);
 	}
+
+	/* Preserve soft-dirty when replacing the page. */
+	if (pte_soft_dirty(orig_pte))
+		newpte = pte_mksoft_dirty(newpte);
 
 	flush_cache_page(vma, addr, pte_pfn(ptep_get(ptep)));
 	/*
@@ -2281,7 +2288,12 @@ static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 	if (!pmd_trans_huge(*pmd) || pmd_folio(*pmd) != folio)
 		goto unlock;
 	flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
-	entry = pmdp_huge_clear_flush(vma, haddr, pmd);
+	/*
+	 * Invalidate, not clear: zap_pmd_range() reads the PMD without its
+	 * lock and would skip a none PMD, so that a racing MADV_DONTNEED
+	 * would leave the THP mapped (see change_huge_pmd()).
+	 */
+	entry = pmdp_invalidate(vma, haddr, pmd);
 	if (!folio_refs_explained(folio, 1)) {
 		set_pmd_at(mm, haddr, pmd, entry);
 		goto unlock;
@@ -2315,7 +2327,7 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
 	struct folio *zero_folio;
-	pmd_t orig, old;
+	pmd_t orig, old, entry;
 	spinlock_t *ptl;	/* the lock of the PMD */
 	bool ok = false;
 
@@ -2332,15 +2344,21 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	ptl = pmd_lock(mm, pmd);
 	if (!pmd_same(pmd_mkold(*pmd), pmd_mkold(orig)))
 		goto unlock;
-	old = pmdp_huge_clear_flush(vma, haddr, pmd);
+	old = pmdp_invalidate(vma, haddr, pmd);	/* as in write_protect_huge_pmd() */
 	if (!folio_refs_explained(folio, 1)) {
 		set_pmd_at(mm, haddr, pmd, old);
 		goto unlock;
 	}
-	/* The deposited page table stays, as for a huge zero page. */
-	set_pmd_at(mm, haddr, pmd,
-		   pmd_mkdirty(pmd_mkhuge(mk_pmd(&zero_folio->page,
-						 vma->vm_page_prot))));
+	/*
+	 * The deposited page table stays, as for a huge zero page. A merge is
+	 * not a write: soft-dirty and uffd-wp stay as they were.
+	 */
+	entry = pmd_mkhuge(mk_pmd(&zero_folio->page, vma->vm_page_prot));
+	if (pmd_soft_dirty(old))
+		entry = pmd_mksoft_dirty(entry);
+	if (pmd_uffd_wp(old))
+		entry = pmd_mkuffd_wp(entry);
+	set_pmd_at(mm, haddr, pmd, pmd_mkksm_zero(entry));
 	folio_remove_rmap_pmd(folio, &folio->page, vma);
 	if (!folio_mapped(folio))
 		folio_free_swap(folio);
@@ -2382,11 +2400,12 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
  * @idx: index in the folio of the page whose merge the caller asks about
  * @claimed: out, whether that page was merged
  *
- * Only the dirty bit of the PTEs changes, not what they map, nor that they
- * are write-protected: no TLB flush and no mmu notifier are needed, as for
- * the split of a huge zero PMD. A zero page that a read fault mapped after
- * a MADV_DONTNEED racing with the split may be taken for one that the split
- * mapped: it is then counted and unmerged as KSM's, which it might have been.
+ * Only KSM's mark on the PTEs changes (soft-dirty stays as the split left
+ * it), not what they map, nor that they are write-protected: no TLB flush
+ * and no mmu notifier are needed, as for the split of a huge zero PMD. A
+ * zero page that a read fault mapped after a MADV_DONTNEED racing with the
+ * split may be taken for one that the split mapped: it is then counted and
+ * unmerged as KSM's, which it might have been.
  *
  * Returns how many pages it marked.
  */
@@ -2413,7 +2432,7 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
 		    pte_dirty(pte))
 			continue;
 		pte = ptep_modify_prot_start(vma, a, ptep);
-		ptep_modify_prot_commit(vma, a, ptep, pte, pte_mkdirty(pte));
+		ptep_modify_prot_commit(vma, a, ptep, pte, pte_mkksm_zero(pte));
 		ksm_map_zero_page(mm);
 		ksm_zero_pages_merged++;
 		nr++;
@@ -4858,6 +4877,8 @@ static ssize_t merge_across_nodes_store(struct kobject *kobj,
 	mutex_lock(&ksm_thread_mutex);
 	wait_while_offlining();
 	if (ksm_merge_across_nodes != knob) {
+		/* The refresh pass starts its round again in the new layout. */
+		refresh_cursor_reset();
 		if (ksm_pages_shared || remove_all_stable_nodes())
 			err = -EBUSY;
 		else if (root_stable_tree == one_stable_tree) {
@@ -4877,15 +4898,13 @@ static ssize_t merge_across_nodes_store(struct kobject *kobj,
 			else {
 				root_stable_tree = buf;
 				root_unstable_tree = buf + nr_node_ids;
+				ksm_nr_node_ids = nr_node_ids;
 				/* Stable tree is empty but not the unstable */
 				root_unstable_tree[0] = one_unstable_tree[0];
 			}
 		}
-		if (!err) {
+		if (!err)
 			ksm_merge_across_nodes = knob;
-			ksm_nr_node_ids = knob ? 1 : nr_node_ids;
-			refresh_cursor_reset();
-		}
 	}
 	mutex_unlock(&ksm_thread_mutex);
 

@@ -15,6 +15,39 @@
 #include <linux/sched.h>
 #include <linux/sched/coredump.h>
 
+/*
+ * pte_mkksm_zero - mark @pte, a PTE of the zero page, as placed by KSM
+ *
+ * The mark is what pte_dirty() tests (the dirty bit; on x86 the SavedDirty
+ * bit of a read-only PTE), which no other zero page PTE has: see
+ * is_ksm_zero_pte(). On x86, powerpc and s390, pte_mkdirty() also sets the
+ * soft-dirty bit, which pte_dirty() does not test: it is put back as @pte
+ * had it, since a merge is not a write, and soft-dirty users (CRIU's
+ * incremental dumps) must not see one. The caller gives @pte the soft-dirty
+ * and uffd-wp bits of the entry that it replaces.
+ *
+ * Outside #ifdef CONFIG_KSM: mm/huge_memory.c and mm/userfaultfd.c keep
+ * the mark where the kernel moves or splits a KSM zero page.
+ */
+static inline pte_t pte_mkksm_zero(pte_t pte)
+{
+	bool soft_dirty = pte_soft_dirty(pte);
+
+	pte = pte_mkdirty(pte);
+	return soft_dirty ? pte : pte_clear_soft_dirty(pte);
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+/* pmd_mkksm_zero - mark @pmd, a huge zero PMD, as placed by KSM: as above */
+static inline pmd_t pmd_mkksm_zero(pmd_t pmd)
+{
+	bool soft_dirty = pmd_soft_dirty(pmd);
+
+	pmd = pmd_mkdirty(pmd);
+	return soft_dirty ? pmd : pmd_clear_soft_dirty(pmd);
+}
+#endif
+
 #ifdef CONFIG_KSM
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		unsigned long end, int advice, unsigned long *vm_flags);
