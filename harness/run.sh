@@ -208,6 +208,14 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_stress_tests" \
 		"$mm/ksm_stress_tests.c" $libs
+	# Upstream's soft-dirty test, run by tests.list under ksm_all_on.sh
+	# (every KSM feature on, the knobs put back afterwards).
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/soft-dirty" "$mm/soft-dirty.c" "$mm/vm_util.c" \
+		"$mm/thp_settings.c" $libs
+	cp "$h/guest/ksm_all_on.sh" "$dest/mm/ksm_all_on.sh"
+	# ksm_tests -N -m 1 under smart_scan=0 (see the script).
+	cp "$h/guest/ksm_smart_scan_off.sh" "$dest/mm/ksm_smart_scan_off.sh"
 	unset -f gcc
 	return $rc
 }
@@ -233,11 +241,14 @@ boot() {
 	# against the PIT fails when the host is busy: the kernel then falls
 	# back to jiffies, and CPU times come in 4 ms steps. Give the rate.
 	khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
+	# GUEST_NUMA NUMA nodes (default 2), emulated by the kernel
+	# (CONFIG_NUMA_EMU): numa=fake splits the memory in equal parts.
+	local numa=${GUEST_NUMA-2}
 	log "booting $kernel (log: $dir/console.log)"
 	timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi \
 		-smp 2 -m "$GUEST_MEM" -display none -monitor none -no-reboot \
 		-kernel "$kernel" -initrd "$cpio" \
-		-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 tsc=reliable ${khz:+tsc_early_khz=$khz} ${BOOT_ARGS:-}" \
+		-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 tsc=reliable ${khz:+tsc_early_khz=$khz} ${numa:+numa=fake=$numa} ${BOOT_ARGS:-}" \
 		-serial "file:$dir/console.log" -serial "file:$dir/results.log" \
 		</dev/null || rc=$?
 	sed -i 's/\r$//' "$dir/console.log" "$dir/results.log"

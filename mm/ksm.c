@@ -4877,7 +4877,12 @@ static ssize_t merge_across_nodes_store(struct kobject *kobj,
 	mutex_lock(&ksm_thread_mutex);
 	wait_while_offlining();
 	if (ksm_merge_across_nodes != knob) {
-		/* The refresh pass starts its round again in the new layout. */
+		/*
+		 * Start the refresh round again in the new layout of the
+		 * trees. Not needed for safety: an item stays in the tree
+		 * of its rmap_item->nid, and a failed switch only restarts
+		 * the round.
+		 */
 		refresh_cursor_reset();
 		if (ksm_pages_shared || remove_all_stable_nodes())
 			err = -EBUSY;

@@ -683,6 +683,158 @@ static void test_merge_uffd_wp_zero_pages(void)
 }
 #endif
 
+/*
+ * How many of @nr pages from @map are soft-dirty: among the even pages
+ * (*@sd_written: written after clear_refs) and among the odd ones
+ * (*@sd_clean: left untouched).
+ */
+static void count_soft_dirty(char *map, unsigned int nr,
+			     unsigned int *sd_written, unsigned int *sd_clean)
+{
+	unsigned int i;
+
+	*sd_written = 0;
+	*sd_clean = 0;
+	for (i = 0; i < nr; i++) {
+		if (!pagemap_is_softdirty(pagemap_fd, map + i * pagesize))
+			continue;
+		if (i % 2)
+			(*sd_clean)++;
+		else
+			(*sd_written)++;
+	}
+}
+
+#define SOFT_DIRTY_FMT \
+	"%u of %u written pages soft-dirty, %u of %u clean pages soft-dirty\n"
+
+static const char *const soft_dirty_knobs[] = {
+	"use_zero_pages", "pages_to_scan", "sleep_millisecs",
+	"zero_pages_min_age", "run",
+};
+
+/*
+ * A merge is not a write: the soft-dirty bit of a page that KSM merges,
+ * into a KSM page (replace_page()) or into the zero page (use_zero_pages=1,
+ * where KSM marks its zero pages with the dirty bit, which sets soft-dirty
+ * too on x86), must stay as it was. With ksmd stopped, clear_refs clears
+ * the bits, the even pages are written again with the same content and the
+ * odd ones are left alone; once everything is merged, the even pages must
+ * all be soft-dirty and the odd ones all clean.
+ */
+static void __test_merge_soft_dirty(bool zero)
+{
+	const unsigned int nr_pages = 1024, half = nr_pages / 2;
+	const char val = zero ? 0 : 0xcf;
+	long saved[ARRAY_SIZE(soft_dirty_knobs)];
+	unsigned long size = nr_pages * pagesize;
+	unsigned int i, sd_written, sd_clean;
+	const char *what = zero ? "zero-filled" : "identical";
+	long merged = 0;
+	char *map;
+
+	if (access("/proc/self/clear_refs", W_OK) || !softdirty_supported()) {
+		ksft_test_result_skip("no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)\n");
+		return;
+	}
+	if (zero && proc_self_ksm_stat_fd < 0) {
+		ksft_test_result_skip("open(\"/proc/self/ksm_stat\") failed\n");
+		return;
+	}
+	if (!zero && proc_self_ksm_merging_pages_fd < 0) {
+		ksft_test_result_skip("open(\"/proc/self/ksm_merging_pages\") failed\n");
+		return;
+	}
+
+	ksm_sysfs_save(soft_dirty_knobs, saved, ARRAY_SIZE(soft_dirty_knobs));
+	/* Nothing merged, ksmd stopped until everything is in place. */
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("run", 0) ||
+	    !ksm_sysfs_write("use_zero_pages", zero) ||
+	    !ksm_sysfs_write("pages_to_scan", 1000) ||
+	    !ksm_sysfs_write("sleep_millisecs", 10) ||
+	    (ksm_sysfs_read("zero_pages_min_age") >= 0 &&
+	     !ksm_sysfs_write("zero_pages_min_age", 0))) {
+		ksft_test_result_fail("setting the KSM knobs failed\n");
+		goto restore;
+	}
+
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANON, -1, 0);
+	if (map == MAP_FAILED) {
+		ksft_test_result_fail("mmap() failed\n");
+		goto restore;
+	}
+	if (madvise(map, size, MADV_NOHUGEPAGE) && errno != EINVAL) {
+		ksft_test_result_fail("MADV_NOHUGEPAGE failed\n");
+		goto unmap;
+	}
+	memset(map, val, size);
+	/* Registered before clear_refs: no vma change after it. */
+	if (madvise(map, size, MADV_MERGEABLE)) {
+		ksft_test_result_fail("MADV_MERGEABLE failed\n");
+		goto unmap;
+	}
+
+	clear_softdirty();
+	for (i = 0; i < nr_pages; i += 2)
+		memset(map + i * pagesize, val, pagesize);
+	count_soft_dirty(map, nr_pages, &sd_written, &sd_clean);
+	if (!sd_written && !sd_clean) {
+		ksft_test_result_skip("no page reads as soft-dirty after a write\n");
+		goto unmap;
+	}
+	if (sd_written != half || sd_clean) {
+		ksft_test_result_fail("before merging: " SOFT_DIRTY_FMT,
+				      sd_written, half, sd_clean, half);
+		goto unmap;
+	}
+
+	/* Without zero_pages_min_age, zero pages merge at their second visit. */
+	if (!ksm_sysfs_write("run", 1)) {
+		ksft_test_result_fail("Running KSM failed\n");
+		goto unmap;
+	}
+	for (i = 0; i < 5; i++) {
+		if (!ksm_wait_full_scans(2, 120)) {
+			ksft_test_result_fail("Running KSM failed\n");
+			goto unmap;
+		}
+		merged = zero ? get_my_ksm_zero_pages() : get_my_merging_pages();
+		if (merged >= nr_pages)
+			break;
+	}
+	ksm_sysfs_write("run", 0);
+	if (merged < nr_pages) {
+		ksft_test_result_fail("%ld of %u %s pages merged\n", merged,
+				      nr_pages, what);
+		goto unmap;
+	}
+
+	count_soft_dirty(map, nr_pages, &sd_written, &sd_clean);
+	ksft_print_msg("%ld %s pages merged: " SOFT_DIRTY_FMT, merged, what,
+		       sd_written, half, sd_clean, half);
+	ksft_test_result(sd_written == half && !sd_clean,
+			 "soft-dirty survives KSM merging exactly (%s pages)\n",
+			 what);
+unmap:
+	munmap(map, size);
+restore:
+	ksm_sysfs_restore(soft_dirty_knobs, saved,
+			  ARRAY_SIZE(soft_dirty_knobs));
+}
+
+static void test_merge_soft_dirty(void)
+{
+	ksft_print_msg("[RUN] %s\n", __func__);
+	__test_merge_soft_dirty(false);
+}
+
+static void test_merge_soft_dirty_zero_pages(void)
+{
+	ksft_print_msg("[RUN] %s\n", __func__);
+	__test_merge_soft_dirty(true);
+}
+
 /* Verify that KSM can be enabled / queried with prctl. */
 static void test_prctl(void)
 {
@@ -929,7 +1081,7 @@ static void init_global_file_handles(void)
 
 int main(int argc, char **argv)
 {
-	unsigned int tests = 8;
+	unsigned int tests = 10;
 	int err;
 
 	if (argc > 1 && !strcmp(argv[1], FORK_EXEC_CHILD_PRG_NAME)) {
@@ -956,6 +1108,9 @@ int main(int argc, char **argv)
 	test_merge_uffd_wp();
 	test_merge_uffd_wp_zero_pages();
 #endif
+
+	test_merge_soft_dirty();
+	test_merge_soft_dirty_zero_pages();
 
 	test_prot_none();
 

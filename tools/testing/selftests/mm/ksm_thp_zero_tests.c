@@ -8,6 +8,8 @@
  * zero_pages_thp_merged, /proc/self/ksm_stat, thp_split_page of
  * /proc/vmstat), /proc/self/pagemap and /proc/kpageflags show what
  * happened. Writes, fork and unmerging after the merge behave as documented.
+ * A merge is not a write: the soft-dirty bits (bit 55 of pagemap) stay as
+ * they were, through the merge and through the split of the huge zero PMD.
  *
  * Each test maps its THPs, starts ksmd and waits for two full scans, so
  * that ksmd has seen every page of the area at least once.
@@ -15,6 +17,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -665,6 +669,314 @@ out:
 	ksft_test_result(ok, "use_zero_page=0: split, pages become KSM zero pages\n");
 }
 
+/*
+ * Soft-dirty pages of @nr THPs from @p, from page @first of each THP on:
+ * among the even THPs (*@sd_written: written after clear_refs) and the odd
+ * ones (*@sd_clean: left untouched). False if pagemap cannot be read.
+ */
+static bool count_soft_dirty(char *p, size_t nr, size_t first,
+			     long *sd_written, long *sd_clean)
+{
+	size_t i, j;
+	int fd;
+
+	*sd_written = 0;
+	*sd_clean = 0;
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return false;
+	for (i = 0; i < nr; i++) {
+		for (j = first; j < nr_sub; j++) {
+			if (!pagemap_is_softdirty(fd, p + i * thpsize + j * pagesize))
+				continue;
+			if (i % 2)
+				(*sd_clean)++;
+			else
+				(*sd_written)++;
+		}
+	}
+	close(fd);
+	return true;
+}
+
+/* How many pages of [@p, @p + @size) map the zero page, small or huge. */
+static long count_zero_mapped(const char *p, size_t size)
+{
+	size_t off;
+	long n = 0;
+
+	for (off = 0; off < size; off += pagesize)
+		n += !!(kpageflags_at(p + off) & (1ULL << KPF_ZERO_PAGE));
+	return n;
+}
+
+#define SOFT_DIRTY_FMT \
+	"%ld of %zu written pages soft-dirty, %ld of %zu clean pages soft-dirty\n"
+
+enum sd_split { SD_NO_SPLIT, SD_SPLIT_MPROTECT, SD_SPLIT_DONTNEED };
+
+static const char *const sd_split_name[] = {
+	[SD_NO_SPLIT] = "merged",
+	[SD_SPLIT_MPROTECT] = "split by mprotect()",
+	[SD_SPLIT_DONTNEED] = "split by MADV_DONTNEED",
+};
+
+/*
+ * A merge is not a write: a zero-filled THP replaced by the huge zero page
+ * keeps the soft-dirty bit of its PMD, and the split of that huge zero PMD
+ * into KSM zero PTEs (by an mprotect() or a MADV_DONTNEED of one page of
+ * it, neither of which writes) gives it to each PTE. With ksmd stopped,
+ * clear_refs clears the bits and the even THPs are written again with
+ * zeros; once merged (and split), every page of the even THPs must be
+ * soft-dirty and every page of the odd ones clean.
+ */
+static void test_soft_dirty(enum sd_split how)
+{
+	const size_t nr = 4, half_pages = nr / 2 * nr_sub;
+	const char *what = sd_split_name[how];
+	size_t size = nr * thpsize, i, first = 0;
+	long sd_written, sd_clean, zero_mapped;
+	struct counts before, d;
+	char *raw = NULL, *p;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s %s\n", __func__, what);
+	if (access("/proc/self/clear_refs", W_OK) || !softdirty_supported()) {
+		ksft_test_result_skip("%s: no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)\n",
+				      what);
+		return;
+	}
+	if (how != SD_NO_SPLIT && !has_split_min) {
+		ksft_test_result_skip("%s: KSM maps no huge zero page here\n",
+				      what);
+		return;
+	}
+	if (!setup(nr_sub))
+		goto out;
+	p = map_thps(nr, &raw);
+	if (!p)
+		goto out;
+	/* Registered before clear_refs: no vma change after it. */
+	if (madvise(p, size, MADV_MERGEABLE)) {
+		ksft_print_msg("madvise: %s\n", strerror(errno));
+		goto out;
+	}
+	clear_softdirty();
+	for (i = 0; i < nr; i += 2)
+		memset(p + i * thpsize, 0, thpsize);
+	if (!count_soft_dirty(p, nr, 0, &sd_written, &sd_clean))
+		goto out;
+	if (!sd_written && !sd_clean) {
+		unmap_thps(raw, nr);
+		ksft_test_result_skip("%s: no page reads as soft-dirty after a write\n",
+				      what);
+		return;
+	}
+	if (sd_written != (long)half_pages || sd_clean) {
+		ksft_print_msg("before merging: " SOFT_DIRTY_FMT, sd_written,
+			       half_pages, sd_clean, half_pages);
+		goto out;
+	}
+
+	counts_read(&before);
+	if (!merge_and_wait(p, size))
+		goto out;
+	/* Without the THP path, KSM may need more scans. */
+	for (i = 0; i < 3 && count_zero_mapped(p, size) < (long)(nr * nr_sub); i++)
+		if (!ksm_wait_full_scans(1, 60))
+			goto out;
+	ksm_sysfs_write("run", 0);
+	counts_delta(&d, &before);
+	zero_mapped = count_zero_mapped(p, size);
+	ksft_print_msg("%ld of %zu pages map the zero page\n", zero_mapped,
+		       nr * nr_sub);
+	if (zero_mapped != (long)(nr * nr_sub) || !all_zero(p, size))
+		goto out;
+	/* With the THP path, each THP must be the huge zero page. */
+	for (i = 0; has_split_min && i < nr; i++)
+		if (!is_huge_zero(p + i * thpsize, &d, nr))
+			goto out;
+	if (!has_split_min)
+		ksft_print_msg("no huge zero page here: %ld THPs split\n", d.splits);
+
+	if (how != SD_NO_SPLIT) {
+		/* Split each huge zero PMD at its first page, without a write. */
+		for (i = 0; i < nr; i++) {
+			char *q = p + i * thpsize;
+
+			if (how == SD_SPLIT_MPROTECT ?
+			    mprotect(q, pagesize, PROT_READ) :
+			    madvise(q, pagesize, MADV_DONTNEED)) {
+				ksft_print_msg("splitting: %s\n", strerror(errno));
+				goto out;
+			}
+		}
+		/* A zapped page is not mapped: it has no soft-dirty bit. */
+		first = how == SD_SPLIT_DONTNEED;
+		counts_delta(&d, &before);
+		for (i = 0; i < nr; i++) {
+			uint64_t flags = kpageflags_at(p + i * thpsize + thpsize / 2);
+
+			if (flags & (1ULL << KPF_THP) ||
+			    !(flags & (1ULL << KPF_ZERO_PAGE))) {
+				ksft_print_msg("THP %zu not split: kpageflags %#llx\n",
+					       i, (unsigned long long)flags);
+				goto out;
+			}
+		}
+		if (d.own != (long)(nr * (nr_sub - first)) || d.splits) {
+			ksft_print_msg("not KSM zero pages after the split\n");
+			goto out;
+		}
+	}
+
+	count_soft_dirty(p, nr, first, &sd_written, &sd_clean);
+	ksft_print_msg("%s: " SOFT_DIRTY_FMT, what, sd_written,
+		       nr / 2 * (nr_sub - first), sd_clean,
+		       nr / 2 * (nr_sub - first));
+	ok = sd_written == (long)(nr / 2 * (nr_sub - first)) && !sd_clean;
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, nr);
+	ksft_test_result(ok, "soft-dirty exact on zero-filled THPs, %s\n", what);
+}
+
+/* A thread that writes one byte and then says so through a pipe. */
+struct uffd_wp_write {
+	char *addr;
+	int done_fd;
+};
+
+static void *uffd_wp_writer(void *arg)
+{
+	struct uffd_wp_write *w = arg;
+
+	__atomic_store_n(w->addr, 7, __ATOMIC_RELAXED);
+	if (write(w->done_fd, "", 1) != 1)
+		ksft_print_msg("writer: write() to the pipe failed\n");
+	return NULL;
+}
+
+/*
+ * Write 7 to @addr from a second thread: 1 if the userfaultfd monitor saw
+ * a write-protect fault on its page (then resolved), 0 if the write went
+ * through unreported, -1 on any other error.
+ */
+static int uffd_wp_write_reported(int uffd, char *addr)
+{
+	struct uffdio_writeprotect wp;
+	struct uffd_wp_write w;
+	int done[2], reported = -1;
+	struct pollfd pfd[2];
+	struct uffd_msg msg;
+	pthread_t thread;
+	char c;
+
+	if (pipe(done))
+		return -1;
+	w.addr = addr;
+	w.done_fd = done[1];
+	if (pthread_create(&thread, NULL, uffd_wp_writer, &w)) {
+		close(done[0]);
+		close(done[1]);
+		return -1;
+	}
+	pfd[0].fd = uffd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = done[0];
+	pfd[1].events = POLLIN;
+	if (poll(pfd, 2, 5000) <= 0) {
+		ksft_print_msg("neither a fault nor the write in 5 s\n");
+		goto out_unprotect;
+	}
+	if (!(pfd[0].revents & POLLIN)) {
+		reported = 0;
+		goto out_unprotect;
+	}
+	if (read(uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    (msg.arg.pagefault.address & ~(pagesize - 1)) !=
+	    ((unsigned long)addr & ~(pagesize - 1))) {
+		ksft_print_msg("no write-protect fault at %p reported\n", addr);
+		goto out_unprotect;
+	}
+	reported = 1;
+out_unprotect:
+	/* Resolve the fault (if any) so that the writer finishes. */
+	wp.range.start = (unsigned long)addr & ~(pagesize - 1);
+	wp.range.len = pagesize;
+	wp.mode = 0;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		reported = -1;
+	if (read(done[0], &c, 1) != 1)
+		reported = -1;
+	pthread_join(thread, NULL);
+	close(done[0]);
+	close(done[1]);
+	return reported;
+}
+
+/*
+ * A zero-filled THP write-protected with UFFDIO_WRITEPROTECT is left whole
+ * (even at zero_pages_thp_split_min=1), and a write to it is still
+ * reported to the monitor.
+ */
+static void test_uffd_wp_protected(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+	};
+	struct uffdio_writeprotect wp;
+	char *raw = NULL, *p = NULL;
+	struct counts before, d;
+	int uffd, reported = -1;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		if (uffd >= 0)
+			close(uffd);
+		ksft_test_result_skip("no userfaultfd write protection\n");
+		return;
+	}
+	if (!setup(1))
+		goto out;
+	p = map_thps(1, &raw);
+	if (!p)
+		goto out;
+	if (uffd_register(uffd, p, thpsize, false, true, false)) {
+		ksft_print_msg("UFFDIO_REGISTER_MODE_WP failed\n");
+		goto out;
+	}
+	wp.range.start = (unsigned long)p;
+	wp.range.len = thpsize;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+		ksft_print_msg("UFFDIO_WRITEPROTECT failed\n");
+		goto out;
+	}
+	counts_read(&before);
+	if (!merge_and_wait(p, thpsize))
+		goto out;
+	ksm_sysfs_write("run", 0);
+	counts_delta(&d, &before);
+	ok = kept_whole(p, &d) && all_zero(p, thpsize);
+	reported = uffd_wp_write_reported(uffd, p + thpsize / 2 + 3);
+	ksft_print_msg("left whole: %s, write %sreported\n", ok ? "yes" : "no",
+		       reported > 0 ? "" : "not ");
+	ok = ok && reported == 1 && p[thpsize / 2 + 3] == 7;
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, 1);
+	close(uffd);
+	ksft_test_result(ok,
+			 "a zero-filled THP under UFFDIO_WRITEPROTECT is left whole, writes reported\n");
+}
+
 static void restore(void)
 {
 	ksm_sysfs_write("run", 2);
@@ -676,7 +988,7 @@ int main(void)
 	char enabled[128];
 
 	ksft_print_header();
-	ksft_set_plan(15);
+	ksft_set_plan(19);
 	pagesize = getpagesize();
 	thpsize = read_pmd_pagesize();
 	if (!thpsize || read_thp_knob("enabled", enabled, sizeof(enabled)) ||
@@ -708,6 +1020,10 @@ int main(void)
 	test_unmerge(false);
 	test_unmerge(true);
 	test_no_huge_zero_page();
+	test_uffd_wp_protected();
+	test_soft_dirty(SD_NO_SPLIT);
+	test_soft_dirty(SD_SPLIT_MPROTECT);
+	test_soft_dirty(SD_SPLIT_DONTNEED);
 	/* zero_pages_thp_merged is read-only. */
 	ksft_test_result(ksm_sysfs_write_str("zero_pages_thp_merged", "0") != 0,
 			 "zero_pages_thp_merged is read-only\n");

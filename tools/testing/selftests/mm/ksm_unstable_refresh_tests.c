@@ -9,6 +9,11 @@
  * pages then cost little and never enter the unstable tree), then slowly:
  * each full scan inserts the N unique pages into a fresh unstable tree and
  * then crawls through the filler for many seconds before the tree is reset.
+ *
+ * Two tests need two NUMA nodes with memory (the harness boots its guest
+ * with numa=fake=2) and skip otherwise: merge_across_nodes switched while
+ * ksmd, the refresh pass and the zero-page path run, and the refresh pass
+ * over the unstable trees of both nodes. Pages go to a node with mbind().
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,9 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/mempolicy.h>
 
 #include "../kselftest.h"
 #include "vm_util.h"
@@ -36,9 +43,13 @@
 
 static size_t pagesize;
 
+/*
+ * merge_across_nodes first: ksm_sysfs_restore() writes it right after
+ * run=2, while no page is shared (the only time it may change).
+ */
 static const char *const saved_knobs[] = {
-	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
-	"smart_scan", "unstable_refresh_millisecs",
+	"merge_across_nodes", "run", "pages_to_scan", "sleep_millisecs",
+	"use_zero_pages", "smart_scan", "unstable_refresh_millisecs",
 };
 
 static long saved[ARRAY_SIZE(saved_knobs)];
@@ -96,10 +107,95 @@ static void fill_unique(char *p, size_t size, uint64_t seed)
 }
 
 /*
- * Map N unique pages and the filler, and leave ksmd running slowly just
- * after the unique pages entered a fresh unstable tree.
+ * The first two NUMA nodes with memory, from sysfs, in @nodes: returns how
+ * many there are (0, 1 or 2).
  */
-static char *build_tree(long refresh_ms)
+static int two_mem_nodes(int nodes[2])
+{
+	char buf[256], *s = buf, *end;
+	int n = 0;
+	long a, b;
+	FILE *f;
+
+	f = fopen("/sys/devices/system/node/has_memory", "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	/* A list of ranges: "0-1", "0,2-3". */
+	while (n < 2) {
+		a = strtol(s, &end, 10);
+		if (end == s)
+			break;
+		b = a;
+		s = end;
+		if (*s == '-') {
+			b = strtol(s + 1, &end, 10);
+			s = end;
+		}
+		for (; a <= b && n < 2; a++)
+			nodes[n++] = a;
+		if (*s++ != ',')
+			break;
+	}
+	return n;
+}
+
+/* Allocate the pages of [@p, @p + @npages pages) on @node only (mbind). */
+static bool bind_range(char *p, size_t npages, int node)
+{
+	unsigned long mask;
+
+	if (node < 0 || node >= 8 * (int)sizeof(mask)) {
+		ksft_print_msg("node %d: beyond the mask\n", node);
+		return false;
+	}
+	mask = 1UL << node;
+	/* maxnode counts one bit more than the mask has, as libnuma's. */
+	if (syscall(SYS_mbind, p, npages * pagesize, MPOL_BIND, &mask,
+		    8 * sizeof(mask) + 1, 0)) {
+		ksft_print_msg("mbind to node %d: %s\n", node, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* How many of the @npages pages at @p are on @node, or -1. */
+static long pages_on_node(char *p, size_t npages, int node)
+{
+	long n = 0;
+	size_t i;
+	int nid;
+
+	for (i = 0; i < npages; i++) {
+		if (syscall(SYS_get_mempolicy, &nid, NULL, 0, p + i * pagesize,
+			    MPOL_F_NODE | MPOL_F_ADDR)) {
+			ksft_print_msg("get_mempolicy: %s\n", strerror(errno));
+			return -1;
+		}
+		n += nid == node;
+	}
+	return n;
+}
+
+/* Are the @npages pages at @p all on @node? Says so if not. */
+static bool placed_on(char *p, size_t npages, int node)
+{
+	long n = pages_on_node(p, npages, node);
+
+	if (n != (long)npages)
+		ksft_print_msg("%ld of %zu pages on node %d\n", n, npages, node);
+	return n == (long)npages;
+}
+
+/*
+ * Map N unique pages and the filler, and leave ksmd running slowly just
+ * after the unique pages entered a fresh unstable tree. With @nodes, the
+ * first half of the unique pages and of the filler is on nodes[0], the
+ * second half on nodes[1].
+ */
+static char *build_tree_on(long refresh_ms, const int *nodes)
 {
 	size_t size = (NR_UNIQUE + NR_FILLER) * pagesize;
 	char *p;
@@ -124,9 +220,23 @@ static char *build_tree(long refresh_ms)
 	if (p == MAP_FAILED)
 		return NULL;
 	madvise(p, size, MADV_NOHUGEPAGE);
+	if (nodes &&
+	    (!bind_range(p, NR_UNIQUE / 2, nodes[0]) ||
+	     !bind_range(p + NR_UNIQUE / 2 * pagesize, NR_UNIQUE / 2, nodes[1]) ||
+	     !bind_range(p + NR_UNIQUE * pagesize, NR_FILLER / 2, nodes[0]) ||
+	     !bind_range(p + (NR_UNIQUE + NR_FILLER / 2) * pagesize,
+			 NR_FILLER / 2, nodes[1])))
+		goto fail;
 	fill_unique(p, NR_UNIQUE * pagesize, 0x9e3779b97f4a7c15ULL ^ time(NULL));
 	for (i = NR_UNIQUE; i < NR_UNIQUE + NR_FILLER; i++)
 		memset(p + i * pagesize, 0x6b, pagesize);
+	if (nodes &&
+	    (!placed_on(p, NR_UNIQUE / 2, nodes[0]) ||
+	     !placed_on(p + NR_UNIQUE / 2 * pagesize, NR_UNIQUE / 2, nodes[1]) ||
+	     !placed_on(p + NR_UNIQUE * pagesize, NR_FILLER / 2, nodes[0]) ||
+	     !placed_on(p + (NR_UNIQUE + NR_FILLER / 2) * pagesize,
+			NR_FILLER / 2, nodes[1])))
+		goto fail;
 	if (madvise(p, size, MADV_MERGEABLE))
 		goto fail;
 
@@ -154,6 +264,11 @@ fail:
 	ksm_sysfs_write("run", 0);
 	munmap(p, size);
 	return NULL;
+}
+
+static char *build_tree(long refresh_ms)
+{
+	return build_tree_on(refresh_ms, NULL);
 }
 
 static void unmap_tree(char *p)
@@ -784,6 +899,413 @@ out:
 				 "run=2 interrupted between full scans, then run=1 with refresh on\n");
 }
 
+#define NUMA_UNIQUE 256		/* unique pages on each node, ... */
+#define NUMA_ZERO 256		/* ... zero-filled pages, ... */
+#define NUMA_DUP 64		/* ... pages that have a copy on the other */
+#define NUMA_SWITCHES 16	/* switches while ksmd runs, an even number */
+#define NUMA_REZERO 16		/* zero pages written again before each */
+
+/* The kernel log from now on: /dev/kmsg at its end, or -1. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/*
+ * Did the kernel warn or report a bug since kmsg_open()? Says the first
+ * such line, and closes @fd. A VM_WARN_ON_ONCE() of the refresh pass (an
+ * item of an older scan in a tree) or a KASAN report is not seen in the
+ * counters.
+ */
+static bool kmsg_splat(int fd)
+{
+	static const char *const splat[] = {
+		"WARNING:", "BUG:", "Oops", "KASAN", "UBSAN",
+		"general protection fault",
+	};
+	bool found = false;
+	char rec[1024];
+	unsigned int i;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		/* EPIPE: records were overwritten, the next one follows. */
+		if (n < 0 && errno == EPIPE)
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		for (i = 0; !found && i < ARRAY_SIZE(splat); i++) {
+			if (strstr(rec, splat[i])) {
+				ksft_print_msg("kernel: %s", strchr(rec, ';') ?
+					       strchr(rec, ';') + 1 : rec);
+				found = true;
+			}
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* run=2, then merge_across_nodes as it was before the tests. */
+static void put_back_merge_across_nodes(void)
+{
+	unsigned int i;
+
+	ksm_sysfs_write("run", 2);
+	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
+		if (!strcmp(saved_knobs[i], "merge_across_nodes") && saved[i] >= 0)
+			ksm_sysfs_write("merge_across_nodes", saved[i]);
+}
+
+/*
+ * Why the NUMA tests cannot run here, or NULL; @nodes gets the first two
+ * nodes with memory.
+ */
+static const char *numa_skip_reason(int nodes[2])
+{
+	if (ksm_sysfs_read("merge_across_nodes") < 0)
+		return "no merge_across_nodes (a kernel without CONFIG_NUMA)";
+	if (ksm_sysfs_read("unstable_refresh_millisecs") < 0)
+		return "no unstable_refresh_millisecs";
+	if (two_mem_nodes(nodes) < 2)
+		return "fewer than 2 NUMA nodes with memory";
+	return NULL;
+}
+
+/*
+ * Wait for @scans full scans, then until the counters read what is mapped:
+ * @shared, @sharing, @unshared and @zero (ksm_zero_pages, which must also
+ * be this process's own count), at most @secs seconds in all.
+ */
+static bool wait_counters(long shared, long sharing, long unshared, long zero,
+			  int scans, double secs)
+{
+	double t0 = now();
+	long c[4];
+
+	if (!wait_for("full_scans", ksm_sysfs_read("full_scans") + scans, secs))
+		return false;
+	for (;;) {
+		c[0] = ksm_sysfs_read("pages_shared");
+		c[1] = ksm_sysfs_read("pages_sharing");
+		c[2] = ksm_sysfs_read("pages_unshared");
+		c[3] = ksm_sysfs_read("ksm_zero_pages");
+		if (c[0] == shared && c[1] == sharing && c[2] == unshared &&
+		    c[3] == zero && ksm_stat_read(getpid(), "ksm_zero_pages") == zero)
+			return true;
+		if (now() - t0 > secs)
+			break;
+		usleep(10000);
+	}
+	ksft_print_msg("shared %ld, sharing %ld, unshared %ld, ksm_zero_pages %ld (own %ld)\n",
+		       c[0], c[1], c[2], c[3],
+		       ksm_stat_read(getpid(), "ksm_zero_pages"));
+	ksft_print_msg("expected %ld, %ld, %ld, %ld\n", shared, sharing, unshared, zero);
+	return false;
+}
+
+/* Unique pages, then zero-filled pages, on each node in turn. */
+static void fill_nodes(char *p, uint64_t seed)
+{
+	const size_t half = (NUMA_UNIQUE + NUMA_ZERO) * pagesize;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		fill_unique(p + k * half, NUMA_UNIQUE * pagesize, seed + k);
+		memset(p + k * half + NUMA_UNIQUE * pagesize, 0,
+		       NUMA_ZERO * pagesize);
+	}
+}
+
+/* Unique pages on the first node, the same ones on the second. */
+static void fill_copies(char *d, uint64_t seed)
+{
+	fill_unique(d, NUMA_DUP * pagesize, seed);
+	memcpy(d + NUMA_DUP * pagesize, d, NUMA_DUP * pagesize);
+}
+
+/*
+ * merge_across_nodes switched back and forth while ksmd scans, with the
+ * refresh pass and the zero-page path on and pages on two nodes. Each
+ * switch resets the refresh cursor; the trees of every node keep the items
+ * of the current scan, which the next scan resets, all of them. While
+ * nothing is shared the knob may change in the middle of a full scan: the
+ * test does that many times, at random points. Then pages with a copy on
+ * the other node are added: they must stay apart in per-node trees,
+ * merge after a switch to 1, keep the knob from changing back, unmerge
+ * with run=2, which brings every counter to 0, and stay apart again once
+ * the knob is back to 0 (the tree of the second node then is in use again,
+ * and must hold nothing of before). After each step the counters must say
+ * what is mapped, the refresh pass must go on re-checking and must drop
+ * nothing (no page changes). KASAN and DEBUG_VM in the test kernel watch
+ * for walks through items left in a tree.
+ */
+static void test_merge_across_nodes(void)
+{
+	const size_t half = NUMA_UNIQUE + NUMA_ZERO;
+	const size_t size = 2 * half * pagesize, dsize = 2 * NUMA_DUP * pagesize;
+	uint64_t seed = 0xda942042e4dd58b5ULL ^ time(NULL);
+	long refreshed0, dropped0, merged0, scans, refreshed, dropped, merged;
+	double t0 = now();
+	char *p = MAP_FAILED, *d = MAP_FAILED, *q = NULL;
+	const char *why;
+	int nodes[2], i, k, err, kmsg;
+	bool ok = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	why = numa_skip_reason(nodes);
+	if (why) {
+		ksft_test_result_skip("merge_across_nodes switches: %s\n", why);
+		return;
+	}
+	kmsg = kmsg_open();
+	ksft_print_msg("nodes %d and %d\n", nodes[0], nodes[1]);
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("merge_across_nodes", 0) ||
+	    !ksm_sysfs_write("use_zero_pages", 1) || !ksm_sysfs_write("smart_scan", 0) ||
+	    !ksm_sysfs_write("unstable_refresh_millisecs", 100) ||
+	    !ksm_sysfs_write("pages_to_scan", 64) ||
+	    !ksm_sysfs_write("sleep_millisecs", 20)) {
+		put_back_merge_across_nodes();
+		close(kmsg);
+		ksft_test_result_fail("merge_across_nodes switches: setup failed\n");
+		return;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	d = mmap(NULL, dsize, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	q = malloc(size > dsize ? size : dsize);
+	if (p == MAP_FAILED || d == MAP_FAILED || !q) {
+		ksft_print_msg("mmap: %s\n", strerror(errno));
+		goto out;
+	}
+	madvise(p, size, MADV_NOHUGEPAGE);
+	madvise(d, dsize, MADV_NOHUGEPAGE);
+	if (!bind_range(p, half, nodes[0]) ||
+	    !bind_range(p + half * pagesize, half, nodes[1]) ||
+	    !bind_range(d, NUMA_DUP, nodes[0]) ||
+	    !bind_range(d + NUMA_DUP * pagesize, NUMA_DUP, nodes[1]))
+		goto out;
+	fill_nodes(p, seed);
+	if (!placed_on(p, half, nodes[0]) ||
+	    !placed_on(p + half * pagesize, half, nodes[1]))
+		goto out;
+
+	/* Unique and zero-filled pages: nothing is ever shared. */
+	if (madvise(p, size, MADV_MERGEABLE) || !ksm_sysfs_write("run", 1) ||
+	    !wait_counters(0, 0, 2 * NUMA_UNIQUE, 2 * NUMA_ZERO, 3, 120)) {
+		ksft_print_msg("unique and zero pages: not as mapped\n");
+		goto out;
+	}
+
+	/*
+	 * Switch while ksmd runs, at random points of its scans. Before each
+	 * switch, some zero pages of each node are written (with zeroes):
+	 * ksmd maps the zero page into them again meanwhile.
+	 */
+	refreshed0 = ksm_sysfs_read("unstable_refreshed");
+	dropped0 = ksm_sysfs_read("unstable_refresh_dropped");
+	merged0 = ksm_sysfs_read("zero_pages_merged");
+	scans = ksm_sysfs_read("full_scans");
+	srand(seed);
+	for (i = 0; i < NUMA_SWITCHES; i++) {
+		for (k = 0; k < 2; k++)
+			memset(p + (k * half + NUMA_UNIQUE +
+				    i * NUMA_REZERO % NUMA_ZERO) * pagesize,
+			       0, NUMA_REZERO * pagesize);
+		usleep(30000 + rand() % 270000);
+		err = ksm_sysfs_write_str("merge_across_nodes", i % 2 ? "0" : "1");
+		if (err || ksm_sysfs_read("merge_across_nodes") != !(i % 2)) {
+			ksft_print_msg("switch %d to %d: %s, reads %ld\n", i,
+				       !(i % 2), err ? strerror(-err) : "done",
+				       ksm_sysfs_read("merge_across_nodes"));
+			goto out;
+		}
+	}
+	ksft_print_msg("%d switches in %ld full scans\n", NUMA_SWITCHES,
+		       ksm_sysfs_read("full_scans") - scans);
+	if (!wait_counters(0, 0, 2 * NUMA_UNIQUE, 2 * NUMA_ZERO, 3, 120)) {
+		ksft_print_msg("after the switches: not as mapped\n");
+		goto out;
+	}
+	refreshed = ksm_sysfs_read("unstable_refreshed") - refreshed0;
+	dropped = ksm_sysfs_read("unstable_refresh_dropped") - dropped0;
+	merged = ksm_sysfs_read("zero_pages_merged") - merged0;
+	ksft_print_msg("unstable_refreshed +%ld, unstable_refresh_dropped +%ld\n",
+		       refreshed, dropped);
+	ksft_print_msg("zero_pages_merged +%ld\n", merged);
+	if (refreshed < 2 * NUMA_UNIQUE || dropped) {
+		ksft_print_msg("the refresh pass stopped, or dropped unchanged pages\n");
+		goto out;
+	}
+	/* The zero pages written were all merged again. */
+	if (merged < 2 * NUMA_SWITCHES * NUMA_REZERO) {
+		ksft_print_msg("fewer zero pages merged than written\n");
+		goto out;
+	}
+
+	/* Copies on both nodes: apart in per-node trees with 0. */
+	fill_copies(d, ~seed);
+	if (!placed_on(d, NUMA_DUP, nodes[0]) ||
+	    !placed_on(d + NUMA_DUP * pagesize, NUMA_DUP, nodes[1]))
+		goto out;
+	if (madvise(d, dsize, MADV_MERGEABLE) ||
+	    !wait_counters(0, 0, 2 * NUMA_UNIQUE + 2 * NUMA_DUP, 2 * NUMA_ZERO,
+			   3, 120)) {
+		ksft_print_msg("copies on two nodes with merge_across_nodes=0: not as mapped\n");
+		goto out;
+	}
+	/* Nothing shared yet: 1 while ksmd runs, and the copies merge. */
+	if (!ksm_sysfs_write("merge_across_nodes", 1) ||
+	    !wait_counters(NUMA_DUP, NUMA_DUP, 2 * NUMA_UNIQUE, 2 * NUMA_ZERO,
+			   3, 120)) {
+		ksft_print_msg("copies on two nodes with merge_across_nodes=1: not as mapped\n");
+		goto out;
+	}
+	/* Pages are shared: the knob may not change. */
+	err = ksm_sysfs_write_str("merge_across_nodes", "0");
+	if (err != -EBUSY || ksm_sysfs_read("merge_across_nodes") != 1) {
+		ksft_print_msg("merge_across_nodes=0 with pages shared: %s, reads %ld\n",
+			       err ? strerror(-err) : "accepted",
+			       ksm_sysfs_read("merge_across_nodes"));
+		goto out;
+	}
+	/* run=2: every counter back to 0, every rmap_item freed. */
+	if (!ksm_sysfs_write("run", 2))
+		goto out;
+	if (ksm_sysfs_read("pages_shared") || ksm_sysfs_read("pages_sharing") ||
+	    ksm_sysfs_read("pages_unshared") || ksm_sysfs_read("ksm_zero_pages") ||
+	    ksm_stat_read(getpid(), "ksm_rmap_items") ||
+	    ksm_stat_read(getpid(), "ksm_zero_pages") ||
+	    ksm_stat_read(getpid(), "ksm_merging_pages")) {
+		ksft_print_msg("run=2: shared %ld, sharing %ld, unshared %ld, ksm_zero_pages %ld\n",
+			       ksm_sysfs_read("pages_shared"),
+			       ksm_sysfs_read("pages_sharing"),
+			       ksm_sysfs_read("pages_unshared"),
+			       ksm_sysfs_read("ksm_zero_pages"));
+		ksft_print_msg("run=2: own rmap_items %ld, zero pages %ld, merging pages %ld\n",
+			       ksm_stat_read(getpid(), "ksm_rmap_items"),
+			       ksm_stat_read(getpid(), "ksm_zero_pages"),
+			       ksm_stat_read(getpid(), "ksm_merging_pages"));
+		goto out;
+	}
+	/* Back to per-node trees: the copies stay apart again. */
+	refreshed0 = ksm_sysfs_read("unstable_refreshed");
+	if (!ksm_sysfs_write("merge_across_nodes", 0) || !ksm_sysfs_write("run", 1) ||
+	    !wait_counters(0, 0, 2 * NUMA_UNIQUE + 2 * NUMA_DUP, 2 * NUMA_ZERO,
+			   3, 120)) {
+		ksft_print_msg("copies on two nodes, merge_across_nodes=0 again: not as mapped\n");
+		goto out;
+	}
+	refreshed = ksm_sysfs_read("unstable_refreshed") - refreshed0;
+	dropped = ksm_sysfs_read("unstable_refresh_dropped") - dropped0;
+	ksft_print_msg("unstable_refreshed +%ld since run=2, unstable_refresh_dropped +%ld\n",
+		       refreshed, dropped);
+	if (!refreshed || dropped) {
+		ksft_print_msg("the refresh pass stopped, or dropped unchanged pages\n");
+		goto out;
+	}
+
+	/* The memory reads back as it was written. */
+	fill_nodes(q, seed);
+	if (memcmp(p, q, size)) {
+		ksft_print_msg("the memory changed\n");
+		goto out;
+	}
+	fill_copies(q, ~seed);
+	if (memcmp(d, q, dsize)) {
+		ksft_print_msg("the copies changed\n");
+		goto out;
+	}
+	ok = true;
+out:
+	put_back_merge_across_nodes();
+	ksm_sysfs_write("run", 0);
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	if (d != MAP_FAILED)
+		munmap(d, dsize);
+	free(q);
+	if (kmsg_splat(kmsg))
+		ok = false;
+	ksft_print_msg("%s in %.0f s\n", __func__, now() - t0);
+	ksft_test_result(ok, "merge_across_nodes switches: per-node trees, counters consistent\n");
+}
+
+/*
+ * The refresh pass walks the unstable tree of every node, after the knob
+ * changed: with merge_across_nodes=0, pages changed on the second node,
+ * then on the first, are dropped within a few periods, before the full
+ * scan ends. A cursor that stays in one tree, or is left in a tree of an
+ * older layout, misses one half.
+ */
+static void test_refresh_nodes(void)
+{
+	long scans, unshared[3], dropped[3];
+	double t0 = now();
+	const char *why;
+	int nodes[2], i, k, kmsg;
+	bool ok;
+	char *p;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	why = numa_skip_reason(nodes);
+	if (why) {
+		ksft_test_result_skip("refresh of per-node trees: %s\n", why);
+		return;
+	}
+	kmsg = kmsg_open();
+	/* Switch to 1 and back, and build the trees in per-node layout. */
+	if (!ksm_sysfs_write("run", 2) || !ksm_sysfs_write("merge_across_nodes", 1) ||
+	    !ksm_sysfs_write("merge_across_nodes", 0)) {
+		put_back_merge_across_nodes();
+		close(kmsg);
+		ksft_test_result_fail("refresh of per-node trees: setup failed\n");
+		return;
+	}
+	p = build_tree_on(REFRESH_MS, nodes);
+	if (!p) {
+		put_back_merge_across_nodes();
+		close(kmsg);
+		ksft_test_result_fail("refresh of per-node trees: could not build the trees\n");
+		return;
+	}
+	scans = ksm_sysfs_read("full_scans");
+	unshared[0] = ksm_sysfs_read("pages_unshared");
+	dropped[0] = ksm_sysfs_read("unstable_refresh_dropped");
+	/* Half of the unique pages of the second node, then of the first. */
+	for (k = 1; k >= 0; k--) {
+		for (i = 0; i < NR_UNIQUE / 2; i += 2)
+			p[(k * NR_UNIQUE / 2 + i) * pagesize + 100] ^= 0x5a;
+		sleep(3 * REFRESH_MS / 1000);
+		unshared[2 - k] = ksm_sysfs_read("pages_unshared");
+		dropped[2 - k] = ksm_sysfs_read("unstable_refresh_dropped");
+	}
+	ksft_print_msg("unshared %ld, %ld, %ld; dropped %ld, %ld, %ld; full_scans %ld -> %ld\n",
+		       unshared[0], unshared[1], unshared[2], dropped[0],
+		       dropped[1], dropped[2], scans, ksm_sysfs_read("full_scans"));
+	ok = ksm_sysfs_read("full_scans") == scans;
+	if (!ok)
+		ksft_print_msg("the full scan ended too early: slow ksmd down\n");
+	for (k = 1; k < 3; k++)
+		ok = ok && dropped[k] - dropped[k - 1] == NR_UNIQUE / 4 &&
+		     unshared[k - 1] - unshared[k] == NR_UNIQUE / 4;
+	unmap_tree(p);
+	put_back_merge_across_nodes();
+	if (kmsg_splat(kmsg))
+		ok = false;
+	ksft_print_msg("%s in %.0f s\n", __func__, now() - t0);
+	ksft_test_result(ok, "changed pages are dropped from the unstable trees of both nodes\n");
+}
+
 /* unstable_refresh_millisecs takes 0 or 100..3600000. */
 static void test_knob(void)
 {
@@ -836,7 +1358,7 @@ static void test_knob(void)
 int main(void)
 {
 	ksft_print_header();
-	ksft_set_plan(7);
+	ksft_set_plan(9);
 	pagesize = getpagesize();
 
 	if (geteuid())
@@ -852,6 +1374,8 @@ int main(void)
 	test_merge_with_refresh();
 	test_interrupted_unmerge();
 	test_unmerge_between_scans();
+	test_merge_across_nodes();
+	test_refresh_nodes();
 
 	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksft_finished();

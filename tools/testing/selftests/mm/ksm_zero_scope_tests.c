@@ -7,10 +7,14 @@
  * never calls madvise(MADV_MERGEABLE) nor prctl(PR_SET_MEMORY_MERGE), and
  * asks it, over a pipe, how many of its pages map the zero page
  * (/proc/self/pagemap and /proc/kpageflags) and whether its data is intact.
+ * The zero pages that "all" maps keep the soft-dirty bits of the pages they
+ * replace, which this process reads in the helper's /proc/<pid>/pagemap.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,10 +34,13 @@
 #define NR_ZERO		512	/* zero-filled pages of a helper */
 #define NR_DUP		64	/* pages of data, two copies of each half */
 
-enum area_kind { AREA_PLAIN, AREA_MLOCKED, AREA_UFFD, AREA_MADVISED };
+enum area_kind {
+	AREA_PLAIN, AREA_MLOCKED, AREA_UFFD, AREA_MADVISED, AREA_UFFD_WP,
+};
 
 static size_t pagesize;
 static const char *self_exe;
+static bool has_scope;	/* false on a kernel without zero_pages_scope */
 
 static const char *const saved_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
@@ -72,6 +79,10 @@ out:
 	return n;
 }
 
+/* In a helper: its userfaultfd (AREA_UFFD_WP) and its memory. */
+static int helper_uffd = -1;
+static char *helper_area;
+
 /*
  * The helper's memory: NR_ZERO zero-filled pages, then NR_DUP pages of
  * data whose second half repeats the first (KSM would merge them if it
@@ -103,7 +114,86 @@ static char *helper_map(enum area_kind kind)
 			return NULL;
 		/* The descriptor stays open: the area stays armed. */
 	}
+	if (kind == AREA_UFFD_WP) {
+		struct uffdio_api api = {
+			.api = UFFD_API,
+			.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+		};
+		struct uffdio_writeprotect wp = {
+			.range = { .start = (unsigned long)p, .len = size },
+			.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+		};
+
+		helper_uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (helper_uffd < 0 || ioctl(helper_uffd, UFFDIO_API, &api) ||
+		    uffd_register(helper_uffd, p, size, false, true, false) ||
+		    ioctl(helper_uffd, UFFDIO_WRITEPROTECT, &wp))
+			return NULL;
+	}
 	return p;
+}
+
+/* A thread of the helper that writes 7 into its first page. */
+static void *helper_writer(void *arg)
+{
+	int *done = arg;
+
+	__atomic_store_n((char *)helper_area, 7, __ATOMIC_RELAXED);
+	if (write(*done, "", 1) != 1)
+		_exit(1);
+	return NULL;
+}
+
+/*
+ * Write 7 into the first page of the uffd-wp area from a second thread:
+ * '1' if the write-protect fault was reported to the helper's userfaultfd
+ * (and then resolved), '0' if the write went through unreported, 'e' on
+ * any other error.
+ */
+static char helper_wp_write(void)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (unsigned long)helper_area, .len = pagesize },
+	};
+	struct pollfd pfd[2];
+	struct uffd_msg msg;
+	pthread_t thread;
+	char ret = 'e', c;
+	int done[2];
+
+	if (helper_uffd < 0 || pipe(done))
+		return 'e';
+	if (pthread_create(&thread, NULL, helper_writer, &done[1])) {
+		close(done[0]);
+		close(done[1]);
+		return 'e';
+	}
+	pfd[0].fd = helper_uffd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = done[0];
+	pfd[1].events = POLLIN;
+	if (poll(pfd, 2, 5000) <= 0)
+		goto out;
+	if (!(pfd[0].revents & POLLIN)) {
+		ret = '0';
+		goto out;
+	}
+	if (read(helper_uffd, &msg, sizeof(msg)) == sizeof(msg) &&
+	    msg.event == UFFD_EVENT_PAGEFAULT &&
+	    msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP &&
+	    (msg.arg.pagefault.address & ~(pagesize - 1)) ==
+	    (unsigned long)helper_area)
+		ret = '1';
+out:
+	/* Resolve the fault (if any) so that the writer finishes. */
+	if (ioctl(helper_uffd, UFFDIO_WRITEPROTECT, &wp))
+		ret = 'e';
+	if (read(done[0], &c, 1) != 1)
+		ret = 'e';
+	pthread_join(thread, NULL);
+	close(done[0]);
+	close(done[1]);
+	return ret;
 }
 
 /* The zero-filled pages hold zeroes but for a 7 that "w" may have put. */
@@ -126,13 +216,19 @@ static bool helper_data_ok(const char *p)
  * The helper: maps its memory, says "r" (ready) or "e" (error), then
  * answers commands: "c" the number of its zero-filled pages that map the
  * zero page, as text, and whether its data is intact; "w" writes 7 into
- * its first page; "q" quits.
+ * its first page; "a" the address of its memory, as text; "z" writes
+ * zeroes again into its even zero-filled pages; "f" writes 7 into its
+ * first page from a thread, and says whether the userfaultfd of an
+ * AREA_UFFD_WP helper saw the write fault ('1') or not ('0'); "q" quits.
  */
 static void helper_loop(int cmd, int ack, enum area_kind kind)
 {
 	char *p = helper_map(kind);
 	char c, buf[32];
+	size_t i;
 	int n;
+
+	helper_area = p;
 
 	if (write(ack, p ? "r" : "e", 1) != 1 || !p)
 		_exit(1);
@@ -148,6 +244,22 @@ static void helper_loop(int cmd, int ack, enum area_kind kind)
 		case 'w':
 			p[0] = 7;
 			if (write(ack, p[0] == 7 ? "r" : "e", 1) != 1)
+				_exit(1);
+			break;
+		case 'a':
+			n = snprintf(buf, sizeof(buf), "%lx\n", (unsigned long)p);
+			if (write(ack, buf, n) != n)
+				_exit(1);
+			break;
+		case 'z':
+			for (i = 0; i < NR_ZERO; i += 2)
+				memset(p + i * pagesize, 0, pagesize);
+			if (write(ack, "r", 1) != 1)
+				_exit(1);
+			break;
+		case 'f':
+			c = helper_wp_write();
+			if (write(ack, &c, 1) != 1)
 				_exit(1);
 			break;
 		default:
@@ -393,6 +505,180 @@ out:
 	ksft_test_result(ok, "a madvised process keeps full merging under \"all\"\n");
 }
 
+#define SOFT_DIRTY_FMT \
+	"%ld of %ld written pages soft-dirty, %ld of %ld clean pages soft-dirty\n"
+
+/* Send @cmd to the helper and read its one-character answer, or 0. */
+static char helper_cmd(struct helper *h, char cmd)
+{
+	char c;
+
+	if (write(h->cmd, &cmd, 1) != 1 || read(h->ack, &c, 1) != 1)
+		return 0;
+	return c;
+}
+
+/* The address of the helper's memory, or 0. */
+static unsigned long helper_addr(struct helper *h)
+{
+	char buf[32], *end;
+	unsigned long addr;
+	ssize_t len;
+
+	if (write(h->cmd, "a", 1) != 1)
+		return 0;
+	len = read(h->ack, buf, sizeof(buf) - 1);
+	if (len <= 0)
+		return 0;
+	buf[len] = 0;
+	addr = strtoul(buf, &end, 16);
+	return end == buf ? 0 : addr;
+}
+
+/* Clear the soft-dirty bits of the helper's memory, with its clear_refs. */
+static bool helper_clear_soft_dirty(struct helper *h)
+{
+	char path[64];
+	bool ok;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", h->pid);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return false;
+	ok = write(fd, "4", 1) == 1;
+	close(fd);
+	return ok;
+}
+
+/*
+ * How many of the helper's zero-filled pages at @addr are soft-dirty: of
+ * the even pages (*@sd_written, written again after clear_refs) and of the
+ * odd ones (*@sd_clean, left untouched).
+ */
+static bool helper_soft_dirty(struct helper *h, unsigned long addr,
+			      long *sd_written, long *sd_clean)
+{
+	char path[64];
+	size_t i;
+	int fd;
+
+	*sd_written = 0;
+	*sd_clean = 0;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", h->pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	for (i = 0; i < NR_ZERO; i++) {
+		if (!pagemap_is_softdirty(fd, (char *)addr + i * pagesize))
+			continue;
+		if (i % 2)
+			(*sd_clean)++;
+		else
+			(*sd_written)++;
+	}
+	close(fd);
+	return true;
+}
+
+/*
+ * A merge is not a write: the zero pages that "all" maps into memory never
+ * registered keep the soft-dirty bit of the pages they replace. With ksmd
+ * stopped, the helper's soft-dirty bits are cleared and it writes zeroes
+ * again into its even pages; once merged, the even pages must all be
+ * soft-dirty and the odd ones all clean.
+ */
+static void test_soft_dirty(void)
+{
+	const long half = NR_ZERO / 2;
+	struct helper h = { .pid = -1 };
+	long n = -1, sd_written, sd_clean;
+	unsigned long addr;
+	bool ok = false, d = false;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!has_scope) {
+		ksft_test_result_skip("no zero_pages_scope\n");
+		return;
+	}
+	if (access("/proc/self/clear_refs", W_OK) || !softdirty_supported()) {
+		ksft_test_result_skip("no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)\n");
+		return;
+	}
+	if (!setup("all") || !helper_start(&h, AREA_PLAIN, false) ||
+	    !keepalive_register())
+		goto out;
+	addr = helper_addr(&h);
+	if (!addr || !helper_clear_soft_dirty(&h) || helper_cmd(&h, 'z') != 'r' ||
+	    !helper_soft_dirty(&h, addr, &sd_written, &sd_clean))
+		goto out;
+	if (!sd_written && !sd_clean) {
+		helper_stop(&h);
+		ksft_test_result_skip("no page reads as soft-dirty after a write\n");
+		return;
+	}
+	if (sd_written != half || sd_clean) {
+		ksft_print_msg("before merging: " SOFT_DIRTY_FMT, sd_written,
+			       half, sd_clean, half);
+		goto out;
+	}
+	n = merged_after_scans(&h, &d);
+	ksm_sysfs_write("run", 0);
+	if (!helper_soft_dirty(&h, addr, &sd_written, &sd_clean))
+		goto out;
+	ksft_print_msg("%ld pages merged (ksm_stat %ld): " SOFT_DIRTY_FMT, n,
+		       ksm_stat_read(h.pid, "ksm_zero_pages"), sd_written, half,
+		       sd_clean, half);
+	ok = n == NR_ZERO && d && sd_written == half && !sd_clean;
+out:
+	helper_stop(&h);
+	ksft_test_result(ok, "\"all\": soft-dirty exact on the zero pages it maps\n");
+}
+
+/*
+ * Memory write-protected with UFFDIO_WRITEPROTECT is left alone, and a
+ * write to it is still reported to the helper's userfaultfd.
+ */
+static void test_uffd_wp(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+	};
+	struct helper h = { .pid = -1 };
+	bool ok = false, d1 = false, d2 = false;
+	long n = -1, n2 = -1;
+	char reported = 0;
+	int uffd;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!has_scope) {
+		ksft_test_result_skip("no zero_pages_scope\n");
+		return;
+	}
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		if (uffd >= 0)
+			close(uffd);
+		ksft_test_result_skip("no userfaultfd write protection\n");
+		return;
+	}
+	close(uffd);
+	if (!setup("all") || !helper_start(&h, AREA_UFFD_WP, false))
+		goto out;
+	n = merged_after_scans(&h, &d1);
+	ksm_sysfs_write("run", 0);
+	reported = helper_cmd(&h, 'f');
+	n2 = helper_count(&h, &d2);
+	ok = n == 0 && reported == '1' && n2 == 0 && d1 && d2;
+out:
+	ksft_print_msg("%ld pages merged, write %s\n", n,
+		       reported == '1' ? "reported" : "not reported");
+	helper_stop(&h);
+	ksft_test_result(ok, "\"all\" leaves uffd-wp memory alone, its writes reported\n");
+}
+
 static void restore(void)
 {
 	set_scope("mergeable");
@@ -428,7 +714,8 @@ int main(int argc, char **argv)
 		ksft_exit_skip("zero_pages_scope has no \"all\" (CONFIG_KSM_ZERO_PAGES_ALL=n)\n");
 	else
 		ksft_print_msg("zero_pages_scope: %s", scope);
-	ksft_set_plan(8);
+	has_scope = n > 0;
+	ksft_set_plan(10);
 	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksm_sysfs_write("smart_scan", 0);
 	ksm_sysfs_write("zero_pages_min_age", 0);
@@ -440,6 +727,8 @@ int main(int argc, char **argv)
 	test_new_process(false);
 	test_new_process(true);
 	test_madvised();
+	test_uffd_wp();
+	test_soft_dirty();
 	ksft_test_result(ksm_sysfs_read("ksm_zero_pages") >= 0 &&
 			 ksm_sysfs_write("run", 2) &&
 			 ksm_sysfs_read("ksm_zero_pages") == 0,
