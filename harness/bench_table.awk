@@ -6,7 +6,11 @@
 #   the least: ksmd_cpu_s, ksmd_cpu_s_per_full_scan, ksmd_us_per_*, seconds
 #   the mean:  everything else: counts (pages, faults, full scans, merges;
 #              zero_merged_pages, pinned_pages_replaced and pages_merged
-#              must be 0) and means over a run (zero_mib_mean)
+#              must be 0) and means over a run (zero_mib_mean); also the
+#              per-run latencies of scope-write (write_ms, hold_s) and the
+#              per-round rates of fork-exec (per_s_*), whose median the
+#              guest reports itself (*_median, *_min, *_max, and ratios
+#              such as all_over_mergeable: one value a kernel)
 NR == 1 { next }
 {
 	key = $2 SUBSEP $4

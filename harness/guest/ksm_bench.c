@@ -72,6 +72,39 @@
  *           Mounts cgroup2 on /sys/fs/cgroup and puts a swap header on
  *           /dev/zram0 if needed (CONFIG_MEMCG, CONFIG_ZRAM, CONFIG_SWAP);
  *           without them, zram says so and is left out.
+ *   scope-write
+ *           latency of writing "all" to zero_pages_scope with SW_PROCS
+ *           (2000) small sleeping processes, one of which has its mmap_lock
+ *           held for reading for about 7 s from 0.3 s before the write (a
+ *           MADV_POPULATE_READ of tens of GiB of address space, sized at
+ *           run time; a thread of it times an mmap() meanwhile: the hold
+ *           it saw), 3 runs, min/median/max; and 3 runs without the hold.
+ *           The scope goes back to "mergeable", the processes are killed
+ *           and run=2 is written after each run. A write that blocks is
+ *           killed after SW_WRITE_LIMIT s; the holder ends on its own.
+ *           Kernels without zero_pages_scope: not applicable.
+ *   fork-exec
+ *           fork+exec+exit+wait of a 129-byte static program in a loop,
+ *           4 s rounds, 6 rounds each with zero_pages_scope "mergeable" and
+ *           "all" alternated (ABBA), use_zero_pages=1, run=1: iterations a
+ *           second per round, the median per setting and all/mergeable,
+ *           and ksmd's share of a CPU per setting.
+ *           Kernels without the scope run "mergeable" alone.
+ *   pretouched-heap (all of the following), pretouched-heap-none,
+ *   pretouched-heap-all-age0, -all-age1, -all-age3, -mergeable-age0,
+ *   -mergeable-age3, -thp-all-age0
+ *           a new process writes zeros into every page of a 256 MiB heap
+ *           (4K pages; THPs for -thp-), then, with ksmd running
+ *           (use_zero_pages=1, pages_to_scan=1000, sleep_millisecs=20),
+ *           writes data into it 4 MiB at a time, in order, one chunk every
+ *           312.5 ms for 20 s. The heap is not registered (none: scope
+ *           "mergeable"; all-ageN: scope "all" and zero_pages_min_age N)
+ *           or registered with MADV_MERGEABLE under "mergeable"
+ *           (mergeable-ageN). Minor faults of the pre-touch and of the 20 s
+ *           of writes, the process's CPU for the writes, MiB of its
+ *           ksm_zero_pages (sampled every 100 ms: peak, mean, at the end),
+ *           ksmd CPU, full scans, zero_pages_merged. Settings a kernel
+ *           cannot have ("all") are not applicable there.
  * Kernel knobs a kernel does not have are left alone. THP is set to
  * "madvise" if it is "never" (the test kernels say "always").
  *
@@ -79,9 +112,11 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -91,6 +126,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
@@ -102,6 +138,10 @@
 #include "ksm_guest.h"
 
 #define MIB (1UL << 20)
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 
 static long page_size;
 static pid_t ksmd;
@@ -1583,12 +1623,814 @@ static void unreg_all(int run, uint64_t zpfn)
 	ksm_write("run", 2);
 }
 
+/* The median of @n values (sorts them). */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	if (n <= 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * The helpers of scope-write, fork-exec and pretouched-heap: this program
+ * exec()ed again in a new process (whose mm KSM has never seen, whatever
+ * the bench registered), with @role and @arg as arguments, commands on
+ * UNREG_CMD_FD and answers on UNREG_REP_FD, as for "unregistered".
+ */
+struct helper {
+	pid_t pid;
+	int cmd, rep;
+};
+
+static void helper_start(struct helper *h, const char *role, const char *arg)
+{
+	int cmd[2], rep[2];
+
+	if (pipe2(cmd, O_CLOEXEC) || pipe2(rep, O_CLOEXEC)) {
+		perror("pipe2");
+		exit(1);
+	}
+	h->pid = fork();
+	if (h->pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (!h->pid) {
+		if (dup2(cmd[0], UNREG_CMD_FD) < 0 ||
+		    dup2(rep[1], UNREG_REP_FD) < 0 ||
+		    fcntl(UNREG_CMD_FD, F_SETFD, 0) ||
+		    fcntl(UNREG_REP_FD, F_SETFD, 0))
+			_exit(1);
+		execl("/proc/self/exe", "ksm_bench", role, arg, (char *)NULL);
+		_exit(1);
+	}
+	close(cmd[0]);
+	close(rep[1]);
+	h->cmd = cmd[1];
+	h->rep = rep[0];
+}
+
+/* Wait for the helper to exit, after it is told to ('q') or killed. */
+static void helper_end(struct helper *h, bool kill_it)
+{
+	if (kill_it || write(h->cmd, "q", 1) != 1)
+		kill(h->pid, SIGKILL);
+	close(h->cmd);
+	close(h->rep);
+	waitpid(h->pid, NULL, 0);
+}
+
+/*
+ * Can @fd be read within @ms milliseconds? poll() again when a signal
+ * interrupts it.
+ */
+static bool readable_within(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	double end = now() + ms / 1e3;
+	int left, n;
+
+	do {
+		left = (int)((end - now()) * 1e3);
+		n = poll(&pfd, 1, left > 0 ? left : 0);
+	} while (n < 0 && errno == EINTR);
+	return n > 0;
+}
+
+/*
+ * scope-write: how long "echo all > zero_pages_scope" takes on a guest
+ * with SW_PROCS processes, one of which (the holder) has its mmap_lock
+ * held for reading for SW_HOLD_S seconds while the write runs.
+ *
+ * The hold: MADV_POPULATE_READ of a large PROT_READ area of 4K pages
+ * (MADV_NOHUGEPAGE), which maps the zero page into every PTE with the
+ * mmap_lock held for reading from the first page to the last (a read fault
+ * of anonymous memory never drops it), and costs page tables only.
+ * migrate_pages(2) would not do on 6.12: migrate_to_node() holds the lock
+ * only while it isolates the pages and drops it before copying them.
+ * A thread of the holder measures the hold: it maps and unmaps a page every
+ * 2 ms, which needs the mmap_lock for writing, and reports the longest it
+ * waited.
+ */
+#define SW_PROCS	2000
+#define SW_RUNS		3
+#define SW_HOLD_S	7.0	/* aimed at: 5 s at least after the write */
+#define SW_MIN_AFTER_S	5.0
+#define SW_DELAY_MS	300	/* from the start of the hold to the write */
+#define SW_CAL_PAGES	65536	/* 256 MiB of address space to time */
+#define SW_WRITE_LIMIT	300	/* seconds before the writer is killed */
+#define SW_SPAWNER	"--scope-spawner"
+
+struct sw_cmd {
+	char op;		/* 'c' calibrate, 'h' hold, 'q' quit */
+	long pages;
+};
+
+struct sw_hold {
+	double t0, t1;		/* CLOCK_MONOTONIC, around the populate */
+	double probe_max;	/* longest mmap()+munmap() meanwhile */
+	long probes;
+	int err;		/* errno of the populate, 0 if it worked */
+};
+
+struct sw_probe {
+	int armed;		/* __atomic */
+	int idle;		/* __atomic: seen disarmed, not in a probe */
+	double max;
+	long n;
+};
+
+static void *sw_probe_thread(void *arg)
+{
+	struct sw_probe *pr = arg;
+
+	for (;;) {
+		double t0, dt;
+		void *p;
+
+		if (!__atomic_load_n(&pr->armed, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&pr->idle, 1, __ATOMIC_RELEASE);
+			usleep(1000);
+			continue;
+		}
+		__atomic_store_n(&pr->idle, 0, __ATOMIC_RELEASE);
+		t0 = now();
+		p = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, page_size);
+		dt = now() - t0;
+		if (dt > pr->max)
+			pr->max = dt;
+		pr->n++;
+		usleep(2000);
+	}
+	return NULL;
+}
+
+/* Populate @pages of a new area with the zero page: the hold. */
+static int sw_populate(long pages, double *t0, double *t1)
+{
+	size_t len = (size_t)pages * page_size;
+	int err = 0;
+	char *p;
+
+	p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	*t0 = now();
+	if (madvise(p, len, MADV_POPULATE_READ))
+		err = errno;
+	*t1 = now();
+	munmap(p, len);
+	return err;
+}
+
+/* The holder: a child of the spawner, obeys the bench. */
+static int sw_holder(void)
+{
+	struct sw_probe pr = { 0 };
+	struct sw_hold r;
+	struct sw_cmd c;
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, sw_probe_thread, &pr))
+		return 1;
+	while (read_full(UNREG_CMD_FD, &c, sizeof(c)) && c.op != 'q') {
+		memset(&r, 0, sizeof(r));
+		if (c.op == 'h') {
+			pr.max = 0;
+			pr.n = 0;
+			__atomic_store_n(&pr.armed, 1, __ATOMIC_RELEASE);
+			if (write(UNREG_REP_FD, "g", 1) != 1)
+				return 1;
+		}
+		r.err = sw_populate(c.pages, &r.t0, &r.t1);
+		if (c.op == 'h') {
+			__atomic_store_n(&pr.armed, 0, __ATOMIC_RELEASE);
+			/* Its last probe may wait behind the write. */
+			while (!__atomic_load_n(&pr.idle, __ATOMIC_ACQUIRE))
+				usleep(1000);
+			r.probe_max = pr.max;
+			r.probes = pr.n;
+		}
+		if (write(UNREG_REP_FD, &r, sizeof(r)) != (ssize_t)sizeof(r))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The spawner, exec()ed by the bench: forks the holder, then sleepers up
+ * to SW_PROCS processes (small: a copy of this static program that never
+ * runs again), tells the bench how many it has, and once the holder is
+ * told to quit kills and reaps the sleepers.
+ */
+static int sw_spawner(void)
+{
+	pid_t *kids = calloc(SW_PROCS, sizeof(*kids));
+	long n;
+
+	if (!kids)
+		return 1;
+	kids[0] = fork();
+	if (kids[0] < 0)
+		return 1;
+	if (!kids[0])
+		return sw_holder();
+	for (n = 1; n < SW_PROCS; n++) {
+		kids[n] = fork();
+		if (kids[n] < 0)
+			break;
+		if (!kids[n]) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close(UNREG_CMD_FD);
+			close(UNREG_REP_FD);
+			for (;;)
+				pause();
+		}
+	}
+	close(UNREG_CMD_FD);
+	if (write(UNREG_REP_FD, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		n = 0;		/* the bench is gone: clean up */
+	close(UNREG_REP_FD);
+	waitpid(kids[0], NULL, 0);
+	while (--n > 0)
+		kill(kids[n], SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	free(kids);
+	return 0;
+}
+
+/*
+ * Write "all" to zero_pages_scope from a child process, so that a write
+ * that blocks can be killed (the store is killable) instead of hanging the
+ * bench. Milliseconds it took, or -1 if it failed or was killed after
+ * SW_WRITE_LIMIT seconds; *@t0 is when it began.
+ */
+static double sw_write_all(double *t0)
+{
+	double t[2] = { -1, -1 };
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		perror("pipe2");
+		exit(1);
+	}
+	*t0 = now();
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (!pid) {
+		t[0] = now();
+		if (!write_str(KSM "zero_pages_scope", "all"))
+			t[0] = -1;
+		t[1] = now();
+		_exit(write(fds[1], t, sizeof(t)) != sizeof(t));
+	}
+	close(fds[1]);
+	if (!readable_within(fds[0], SW_WRITE_LIMIT * 1000) ||
+	    !read_full(fds[0], t, sizeof(t))) {
+		printf("ksm_bench: scope-write: the write of \"all\" took over %d s: killed\n",
+		       SW_WRITE_LIMIT);
+		kill(pid, SIGKILL);
+		t[0] = -1;
+	}
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	if (t[0] < 0)
+		return -1;
+	*t0 = t[0];
+	return (t[1] - t[0]) * 1e3;
+}
+
+/* Pages whose populate takes about SW_HOLD_S seconds, 0 if it fails. */
+static long sw_pages;
+
+/*
+ * One run: SW_PROCS processes, "all" written with the holder's mmap_lock
+ * held (@hold) or not. Returns the write's latency in ms, -1 on failure.
+ */
+static double scope_write_run(int run, bool hold)
+{
+	const char *w = "scope-write";
+	double wt0, write_ms, cal_s;
+	struct sw_hold r = { 0 };
+	struct sw_cmd c = { 0 };
+	struct helper h;
+	long procs;
+	char g;
+
+	ksm_reset(1000, 20);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	ksm_write("run", 1);
+	helper_start(&h, SW_SPAWNER, "");
+	if (!read_full(h.rep, &procs, sizeof(procs))) {
+		printf("ksm_bench: %s: the spawner failed\n", w);
+		helper_end(&h, true);
+		return -1;
+	}
+	if (procs < SW_PROCS)
+		printf("ksm_bench: %s: only %ld processes\n", w, procs);
+	/* Time populates of 4 times more pages until one takes 0.5 s. */
+	for (c.pages = SW_CAL_PAGES; hold && !sw_pages; c.pages *= 4) {
+		c.op = 'c';
+		if (write(h.cmd, &c, sizeof(c)) != (ssize_t)sizeof(c) ||
+		    !read_full(h.rep, &r, sizeof(r)) || r.err) {
+			printf("ksm_bench: %s: MADV_POPULATE_READ fails (%s)\n",
+			       w, strerror(r.err));
+			helper_end(&h, true);
+			return -1;
+		}
+		cal_s = r.t1 - r.t0;
+		if (cal_s < 0.5 && c.pages < (1L << 26))
+			continue;
+		sw_pages = (long)(c.pages * SW_HOLD_S / cal_s);
+		printf("ksm_bench: %s: %ld pages populated in %.3f s: %ld pages (%.1f GiB) to hold %.1f s\n",
+		       w, c.pages, cal_s, sw_pages,
+		       (double)sw_pages * page_size / (1UL << 30), SW_HOLD_S);
+	}
+	if (hold) {
+		c.op = 'h';
+		c.pages = sw_pages;
+		if (write(h.cmd, &c, sizeof(c)) != (ssize_t)sizeof(c) ||
+		    !read_full(h.rep, &g, 1)) {
+			printf("ksm_bench: %s: the holder failed\n", w);
+			helper_end(&h, true);
+			return -1;
+		}
+		usleep(SW_DELAY_MS * 1000);
+	}
+	write_ms = sw_write_all(&wt0);
+	if (hold) {
+		/* The holder finishes on its own, whatever the write did. */
+		if (!read_full(h.rep, &r, sizeof(r)) || r.err) {
+			printf("ksm_bench: %s: the hold failed\n", w);
+			helper_end(&h, true);
+			return -1;
+		}
+		csv(w, run, "write_ms", write_ms);
+		csv(w, run, "hold_s", r.t1 - r.t0);
+		csv(w, run, "hold_after_write_s", r.t1 - wt0);
+		csv(w, run, "probe_block_s", r.probe_max);
+		printf("ksm_bench: %s run %d: write %.0f ms; mmap_lock held %.2f s, %.2f s of it after the write began; longest mmap() in the holder %.2f s (%ld probes)\n",
+		       w, run, write_ms, r.t1 - r.t0, r.t1 - wt0,
+		       r.probe_max, r.probes);
+		if (r.t1 - wt0 < SW_MIN_AFTER_S)
+			printf("ksm_bench: %s run %d: held less than %.0f s after the write began\n",
+			       w, run, SW_MIN_AFTER_S);
+		/* The next hold as long as aimed at. */
+		sw_pages = (long)(sw_pages * SW_HOLD_S /
+				  (r.t1 - r.t0 > 0.1 ? r.t1 - r.t0 : 0.1));
+	} else {
+		csv(w, run, "write_ms_nohold", write_ms);
+		printf("ksm_bench: %s run %d: write %.0f ms without a hold\n",
+		       w, run, write_ms);
+	}
+	csv(w, run, "processes", procs);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	helper_end(&h, false);
+	ksm_write("run", 2);
+	return write_ms;
+}
+
+static void scope_write(void)
+{
+	const char *w = "scope-write";
+	double held[SW_RUNS], free_[SW_RUNS];
+	int run, nh = 0, nf = 0;
+
+	if (access(KSM "zero_pages_scope", F_OK)) {
+		printf("ksm_bench: %s: not applicable: no zero_pages_scope\n", w);
+		return;
+	}
+	for (run = 1; run <= SW_RUNS; run++) {
+		double v = scope_write_run(run, true);
+
+		if (v >= 0)
+			held[nh++] = v;
+		v = scope_write_run(run, false);
+		if (v >= 0)
+			free_[nf++] = v;
+	}
+	if (nh) {
+		double med = median(held, nh);
+
+		csv(w, 0, "write_ms_min", held[0]);
+		csv(w, 0, "write_ms_median", med);
+		csv(w, 0, "write_ms_max", held[nh - 1]);
+		printf("ksm_bench: %s: with the mmap_lock held: min %.0f, median %.0f, max %.0f ms\n",
+		       w, held[0], med, held[nh - 1]);
+	}
+	if (nf) {
+		double med = median(free_, nf);
+
+		csv(w, 0, "write_ms_nohold_median", med);
+		printf("ksm_bench: %s: without a hold: min %.0f, median %.0f, max %.0f ms\n",
+		       w, free_[0], med, free_[nf - 1]);
+	}
+}
+
+/*
+ * fork-exec: a process (new, exec()ed by the bench) forks, its child
+ * execs a tiny static program that exits at once, and it waits for it,
+ * for FE_SECS seconds: iterations a second. With zero_pages_scope
+ * "mergeable" and "all" (use_zero_pages=1, run=1), FE_ROUNDS times each,
+ * alternating (ABBA) against the drift of the emulation; on a kernel
+ * without the scope "mergeable" only.
+ */
+#define FE_ROUNDS	6
+#define FE_SECS		4
+#define FE_LOOP		"--fork-exec-loop"
+#define FE_EXE		"/tmp/ksm_bench_exit"
+
+struct fe_result {
+	long n, failed;
+	double secs;
+};
+
+/*
+ * The smallest static program: an ELF header, one PT_LOAD and
+ * "exit(0)". Elsewhere than on x86_64, this program with --exit.
+ */
+static bool fe_write_exe(void)
+{
+#ifdef __x86_64__
+	static const unsigned char code[] = {
+		0x31, 0xff,			/* xor %edi,%edi */
+		0xb8, 0x3c, 0, 0, 0,		/* mov $60,%eax (exit) */
+		0x0f, 0x05,			/* syscall */
+	};
+	const unsigned long base = 0x400000;
+	unsigned char img[sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) + sizeof(code)];
+	Elf64_Ehdr eh = { 0 };
+	Elf64_Phdr ph = { 0 };
+	bool ok;
+	int fd;
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_type = ET_EXEC;
+	eh.e_machine = EM_X86_64;
+	eh.e_version = EV_CURRENT;
+	eh.e_entry = base + sizeof(eh) + sizeof(ph);
+	eh.e_phoff = sizeof(eh);
+	eh.e_ehsize = sizeof(eh);
+	eh.e_phentsize = sizeof(ph);
+	eh.e_phnum = 1;
+	ph.p_type = PT_LOAD;
+	ph.p_flags = PF_R | PF_X;
+	ph.p_vaddr = ph.p_paddr = base;
+	ph.p_filesz = ph.p_memsz = sizeof(img);
+	ph.p_align = 0x1000;
+	memcpy(img, &eh, sizeof(eh));
+	memcpy(img + sizeof(eh), &ph, sizeof(ph));
+	memcpy(img + sizeof(eh) + sizeof(ph), code, sizeof(code));
+	fd = open(FE_EXE, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	if (fd < 0)
+		return false;
+	ok = write(fd, img, sizeof(img)) == (ssize_t)sizeof(img);
+	return !close(fd) && ok;
+#else
+	return false;
+#endif
+}
+
+static const char *fe_exe;
+
+/* The loop, in its own process: @secs seconds of fork+exec+wait. */
+static int fe_loop(const char *exe, double secs)
+{
+	char *const argv_exe[] = { (char *)"ksm_bench", (char *)"--exit", NULL };
+	char *const envp[] = { NULL };
+	struct fe_result r = { 0 };
+	double t0 = now();
+	int status;
+	pid_t pid;
+
+	do {
+		pid = fork();
+		if (pid < 0) {
+			r.failed++;
+			continue;
+		}
+		if (!pid) {
+			execve(exe, argv_exe, envp);
+			_exit(127);
+		}
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			r.failed++;
+		r.n++;
+	} while ((r.secs = now() - t0) < secs);
+	return write(UNREG_REP_FD, &r, sizeof(r)) != (ssize_t)sizeof(r);
+}
+
+/* One round with the scope as it is: iterations a second, -1 on failure. */
+static double fe_round(const char *w, long *iterations)
+{
+	struct fe_result r;
+	struct helper h;
+	char arg[300];
+
+	snprintf(arg, sizeof(arg), "%s:%d", fe_exe, FE_SECS);
+	helper_start(&h, FE_LOOP, arg);
+	if (!readable_within(h.rep, (FE_SECS + 120) * 1000) ||
+	    !read_full(h.rep, &r, sizeof(r)) || r.failed || r.secs <= 0) {
+		printf("ksm_bench: %s: the loop failed\n", w);
+		helper_end(&h, true);
+		return -1;
+	}
+	helper_end(&h, true);
+	*iterations += r.n;
+	return r.n / r.secs;
+}
+
+static void fork_exec(void)
+{
+	static const char *const scope[2] = { "mergeable", "all" };
+	const char *w = "fork-exec";
+	bool has_all = !access(KSM "zero_pages_scope", F_OK);
+	double rate[2][FE_ROUNDS], med[2], ksmd_s[2] = { 0, 0 }, wall[2] = { 0, 0 };
+	long iterations[2] = { 0, 0 };
+	int n[2] = { 0, 0 }, run, i, s;
+	char metric[64];
+
+	fe_exe = fe_write_exe() ? FE_EXE : "/proc/self/exe";
+	if (!has_all)
+		printf("ksm_bench: %s: no zero_pages_scope: \"all\" not applicable, \"mergeable\" only\n",
+		       w);
+	ksm_reset(1000, 20);
+	ksm_write("run", 1);
+	for (run = 1; run <= FE_ROUNDS; run++) {
+		for (i = 0; i < 2; i++) {
+			double v, c0, t0;
+
+			s = run % 2 ? i : 1 - i;	/* ABBA */
+			if (s && !has_all)
+				continue;
+			if (has_all && !write_str(KSM "zero_pages_scope", scope[s])) {
+				printf("ksm_bench: %s: zero_pages_scope refuses %s\n",
+				       w, scope[s]);
+				continue;
+			}
+			c0 = ksmd_cpu();
+			t0 = now();
+			v = fe_round(w, &iterations[s]);
+			ksmd_s[s] += ksmd_cpu() - c0;
+			wall[s] += now() - t0;
+			if (v < 0)
+				continue;
+			rate[s][n[s]++] = v;
+			snprintf(metric, sizeof(metric), "per_s_%s", scope[s]);
+			csv(w, run, metric, v);
+		}
+	}
+	if (has_all)
+		write_str(KSM "zero_pages_scope", "mergeable");
+	ksm_write("run", 2);
+	for (s = 0; s < 2; s++) {
+		if (!n[s])
+			continue;
+		med[s] = median(rate[s], n[s]);
+		snprintf(metric, sizeof(metric), "per_s_%s_median", scope[s]);
+		csv(w, 0, metric, med[s]);
+		snprintf(metric, sizeof(metric), "iterations_%s", scope[s]);
+		csv(w, 0, metric, iterations[s]);
+		/* What ksmd took of one CPU meanwhile. */
+		snprintf(metric, sizeof(metric), "ksmd_cpu_pct_%s", scope[s]);
+		csv(w, 0, metric, 100 * ksmd_s[s] / wall[s]);
+		printf("ksm_bench: %s: %s: median %.1f/s (min %.1f, max %.1f), %ld iterations, ksmd %.1f%% of a CPU\n",
+		       w, scope[s], med[s], rate[s][0], rate[s][n[s] - 1],
+		       iterations[s], 100 * ksmd_s[s] / wall[s]);
+	}
+	if (n[0] && n[1] && med[0] > 0) {
+		csv(w, 0, "all_over_mergeable", med[1] / med[0]);
+		printf("ksm_bench: %s: all/mergeable %.4f\n", w, med[1] / med[0]);
+	}
+}
+
+/*
+ * pretouched-heap: a process (new, exec()ed by the bench, not registered
+ * unless asked) writes zeros into every page of a PH_MIB heap at start
+ * (4K pages, MADV_NOHUGEPAGE; or THPs), then, with ksmd running, writes
+ * data into it PH_CHUNK_MIB at a time in order, one chunk every
+ * PH_SECS / chunks seconds. Write faults of the process meanwhile (those
+ * of the pre-touch apart), MiB of its heap on the zero page (its ksm_stat,
+ * sampled every 100 ms: peak, mean, at the end) and ksmd's CPU.
+ */
+#define PH_MIB		256
+#define PH_CHUNK_MIB	4
+#define PH_SECS		20
+#define PH_CHILD	"--pretouch-child"
+
+struct ph_ready {
+	long minflt;
+	double secs;
+};
+
+struct ph_done {
+	long minflt;
+	double cpu_s, late_max;
+};
+
+static double rusage_cpu(const struct rusage *r)
+{
+	return tv_s(&r->ru_utime) + tv_s(&r->ru_stime);
+}
+
+/* @how: "<thp 0/1><mergeable 0/1>". */
+static int ph_child(const char *how)
+{
+	const unsigned long bytes = PH_MIB * MIB, chunk = PH_CHUNK_MIB * MIB;
+	const long chunks = PH_MIB / PH_CHUNK_MIB;
+	const double period = (double)PH_SECS / chunks;
+	bool thp = how[0] == '1', mergeable = how[0] && how[1] == '1';
+	struct ph_ready ready;
+	struct ph_done done = { 0 };
+	struct rusage r0, r1;
+	struct timespec next;
+	unsigned long i;
+	double t0, start;
+	long k;
+	char c, *p;
+
+	if (thp) {
+		thp_setup();
+		p = map_thp(bytes);
+	} else {
+		p = map_pages(bytes);
+	}
+	if (mergeable)
+		madvise(p, bytes, MADV_MERGEABLE);
+	getrusage(RUSAGE_SELF, &r0);
+	t0 = now();
+	for (i = 0; i < bytes; i += page_size)
+		memset(p + i, 0, page_size);
+	getrusage(RUSAGE_SELF, &r1);
+	ready.minflt = r1.ru_minflt - r0.ru_minflt;
+	ready.secs = now() - t0;
+	if (write(UNREG_REP_FD, &ready, sizeof(ready)) != (ssize_t)sizeof(ready) ||
+	    !read_full(UNREG_CMD_FD, &c, 1) || c != 'g')
+		return 1;
+	getrusage(RUSAGE_SELF, &r0);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	start = next.tv_sec + next.tv_nsec / 1e9;
+	for (k = 0; k <= chunks; k++) {
+		double at = start + k * period, late;
+
+		next.tv_sec = (time_t)at;
+		next.tv_nsec = (long)((at - next.tv_sec) * 1e9);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next,
+				       NULL) == EINTR)
+			;
+		late = now() - at;
+		if (late > done.late_max)
+			done.late_max = late;
+		if (k == chunks)
+			break;		/* the end of the last period */
+		/* Data, a different first word in every page. */
+		for (i = k * chunk; i < (k + 1) * chunk; i += page_size) {
+			uint64_t v = i / page_size + 1;
+
+			memset(p + i, 0x5a, page_size);
+			memcpy(p + i, &v, sizeof(v));
+		}
+	}
+	getrusage(RUSAGE_SELF, &r1);
+	done.minflt = r1.ru_minflt - r0.ru_minflt;
+	done.cpu_s = rusage_cpu(&r1) - rusage_cpu(&r0);
+	if (write(UNREG_REP_FD, &done, sizeof(done)) != (ssize_t)sizeof(done))
+		return 1;
+	/* Stay, for the bench to read our ksm_stat, until told to go. */
+	return !read_full(UNREG_CMD_FD, &c, 1);
+}
+
+/*
+ * One setting: zero_pages_scope @scope (NULL: left as the kernel has it),
+ * zero_pages_min_age @min_age (left alone where the kernel has none).
+ */
+static void pretouched(const char *w, bool thp, bool mergeable,
+		       const char *scope, long min_age)
+{
+	const int run = 1;
+	long zero, peak = 0, samples = 0, merged0, thp0;
+	double zero_sum = 0;
+	struct ph_ready ready;
+	struct ph_done done;
+	struct helper h;
+	struct mark a, b;
+	char how[3] = { thp ? '1' : '0', mergeable ? '1' : '0', 0 };
+
+	ksm_reset(1000, 20);
+	if (!write_str(KSM "zero_pages_scope", scope ? scope : "mergeable") &&
+	    scope) {
+		printf("ksm_bench: %s: not applicable: no zero_pages_scope %s\n",
+		       w, scope);
+		return;
+	}
+	if (!ksm_try_write("zero_pages_min_age", min_age) && min_age)
+		printf("ksm_bench: %s: no zero_pages_min_age (the kernel's own behaviour)\n",
+		       w);
+	helper_start(&h, PH_CHILD, how);
+	if (!read_full(h.rep, &ready, sizeof(ready))) {
+		printf("ksm_bench: %s: the heap process failed\n", w);
+		helper_end(&h, true);
+		return;
+	}
+	merged0 = ksm_read("zero_pages_merged");
+	thp0 = ksm_read("zero_pages_thp_merged");
+	mark(&a);
+	ksm_write("run", 1);
+	if (write(h.cmd, "g", 1) != 1) {
+		printf("ksm_bench: %s: the heap process failed\n", w);
+		helper_end(&h, true);
+		return;
+	}
+	for (;;) {
+		bool end = readable_within(h.rep, 100);
+
+		zero = ksm_stat(h.pid, "ksm_zero_pages");
+		zero = zero > 0 ? zero : 0;
+		if (zero > peak)
+			peak = zero;
+		zero_sum += zero;
+		samples++;
+		if (end)
+			break;
+	}
+	mark(&b);
+	ksm_write("run", 0);
+	if (!read_full(h.rep, &done, sizeof(done))) {
+		printf("ksm_bench: %s: the heap process failed\n", w);
+		helper_end(&h, true);
+		return;
+	}
+	csv(w, run, "pretouch_minor_faults", ready.minflt);
+	csv(w, run, "write_minor_faults", done.minflt);
+	csv(w, run, "writer_cpu_s", done.cpu_s);
+	csv(w, run, "zero_mib_peak", pages_mib(peak));
+	csv(w, run, "zero_mib_mean", pages_mib(zero_sum) / samples);
+	csv(w, run, "zero_mib_end", pages_mib(zero));
+	csv(w, run, "ksmd_cpu_s", b.cpu - a.cpu);
+	csv(w, run, "full_scans", b.scans - a.scans);
+	if (merged0 >= 0)
+		csv(w, run, "zero_pages_merged",
+		    ksm_read("zero_pages_merged") - merged0);
+	if (thp && thp0 >= 0)
+		csv(w, run, "zero_pages_thp_merged",
+		    ksm_read("zero_pages_thp_merged") - thp0);
+	if (done.late_max > 0.1)
+		printf("ksm_bench: %s: a chunk was written %.0f ms late\n",
+		       w, done.late_max * 1e3);
+	helper_end(&h, false);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	ksm_write("zero_pages_min_age", 0);
+	ksm_write("run", 2);
+}
+
+/* The settings of pretouched-heap, each a workload of its own. */
+static const struct {
+	const char *name;
+	bool thp, mergeable;
+	const char *scope;	/* NULL: "mergeable" where there is a scope */
+	long min_age;
+} ph_settings[] = {
+	{ "pretouched-heap-none", false, false, NULL, 0 },
+	{ "pretouched-heap-all-age0", false, false, "all", 0 },
+	{ "pretouched-heap-all-age1", false, false, "all", 1 },
+	{ "pretouched-heap-all-age3", false, false, "all", 3 },
+	{ "pretouched-heap-mergeable-age0", false, true, NULL, 0 },
+	{ "pretouched-heap-mergeable-age3", false, true, NULL, 3 },
+	{ "pretouched-heap-thp-all-age0", true, false, "all", 0 },
+};
+
 static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
 	"thp-zero", "thp-half", "thp-half-256",
 	"unregistered", "unregistered-none", "unregistered-zram",
-	"unregistered-all",
+	"unregistered-all", "scope-write", "fork-exec", "pretouched-heap",
+	"pretouched-heap-none", "pretouched-heap-all-age0",
+	"pretouched-heap-all-age1", "pretouched-heap-all-age3",
+	"pretouched-heap-mergeable-age0", "pretouched-heap-mergeable-age3",
+	"pretouched-heap-thp-all-age0",
 };
 static int nwanted;
 static char *wanted[64];
@@ -1632,12 +2474,27 @@ int main(int argc, char **argv)
 {
 	bool age0, age1, half, half256, un_none, un_zram, un_all;
 	uint64_t zpfn = 0;
+	unsigned int i;
 	int run;
 
+	if (argc == 2 && !strcmp(argv[1], "--exit"))
+		return 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	page_size = sysconf(_SC_PAGESIZE);
 	if (argc == 4 && !strcmp(argv[1], UNREG_CHILD))
 		return unreg_child(atoi(argv[2]), argv[3][0] == '1');
+	if (argc == 3 && !strcmp(argv[1], SW_SPAWNER))
+		return sw_spawner();
+	if (argc == 3 && !strcmp(argv[1], FE_LOOP)) {
+		char *secs = strrchr(argv[2], ':');
+
+		if (!secs)
+			return 1;
+		*secs++ = 0;
+		return fe_loop(argv[2], atof(secs));
+	}
+	if (argc == 3 && !strcmp(argv[1], PH_CHILD))
+		return ph_child(argv[2]);
 	parse_args(argc, argv);
 	ksmd = find_ksmd();
 	if (!ksmd) {
@@ -1725,6 +2582,19 @@ int main(int argc, char **argv)
 			unreg_zram(run, zpfn);
 		if (un_all)
 			unreg_all(run, zpfn);
+	}
+	if (want("scope-write"))
+		scope_write();
+	if (want("fork-exec"))
+		fork_exec();
+	for (i = 0; i < sizeof(ph_settings) / sizeof(*ph_settings); i++) {
+		if (!want("pretouched-heap") && !want(ph_settings[i].name))
+			continue;
+		if (ph_settings[i].thp)
+			thp_setup();
+		pretouched(ph_settings[i].name, ph_settings[i].thp,
+			   ph_settings[i].mergeable, ph_settings[i].scope,
+			   ph_settings[i].min_age);
 	}
 	printf("ksm_bench: done\n");
 	return 0;
