@@ -1702,6 +1702,7 @@ int copy_huge_pmd(struct mm_struct *dst_mm, struct mm_struct *src_mm,
 		 * copy. It just takes a reference.
 		 */
 		mm_get_huge_zero_folio(dst_mm);
+		ksm_might_copy_zero_pmd(dst_mm, pmd);
 		goto out_zero_page;
 	}
 

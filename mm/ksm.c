@@ -312,7 +312,6 @@ static unsigned long ksm_zero_pages_merged;
 /*
  * Whether ksmd also maps zero pages into memory never registered with it
  * (zero_pages_scope "all"); see "Zero pages in memory not registered".
- * ksm_fork() and ksm_execve() read it, to enter new mms.
  */
 bool ksm_zero_pages_all __read_mostly;
 #endif
@@ -1153,6 +1152,86 @@ static int unmerge_ksm_pages(struct vm_area_struct *vma,
 	return err;
 }
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/* Find the first KSM zero page of a range, without a lock where none is. */
+static int ksm_zero_pmd_entry(pmd_t *pmdp, unsigned long addr,
+			      unsigned long end, struct mm_walk *walk)
+{
+	unsigned long *found = walk->private;
+	pte_t *start_ptep, *ptep;
+	spinlock_t *ptl;	/* the page table lock of the range */
+	pmd_t pmd = pmdp_get_lockless(pmdp);
+
+	/* A sparse vma may take long: under mmap_lock only, we may sleep. */
+	cond_resched();
+	if (!pmd_present(pmd))
+		return 0;
+	if (pmd_leaf(pmd)) {
+		/* break_ksm() looks again under the lock. */
+		*found = addr;
+		return is_ksm_zero_pmd(pmd);
+	}
+	start_ptep = pte_offset_map_lock(walk->mm, pmdp, addr, &ptl);
+	if (!start_ptep)
+		return 0;
+	for (ptep = start_ptep; addr < end; ptep++, addr += PAGE_SIZE) {
+		pte_t pte = ptep_get(ptep);
+
+		if (pte_present(pte) && is_ksm_zero_pte(pte))
+			break;
+	}
+	pte_unmap_unlock(start_ptep, ptl);
+	*found = addr;
+	return addr < end;
+}
+
+static const struct mm_walk_ops ksm_zero_walk_ops = {
+	.pmd_entry = ksm_zero_pmd_entry,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
+/*
+ * unmerge_zero_only_range - unshare the KSM zero pages of [@start, @end) in
+ * @vma, which is not VM_MERGEABLE, where zero_pages_scope "all" may have
+ * placed them
+ *
+ * Such a vma may be large and sparse: a page walk goes from one KSM zero
+ * page to the next, and stops when the mm has none left.
+ */
+static int unmerge_zero_only_range(struct vm_area_struct *vma,
+				   unsigned long start, unsigned long end,
+				   bool lock_vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long addr = start, found;
+	int err;
+
+	if (!vma_is_anonymous(vma) || !vma->anon_vma)
+		return 0;
+	while (addr < end && mm_ksm_zero_pages(mm) > 0) {
+		if (ksm_test_exit(mm))
+			return 0;
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		if (walk_page_range_vma(vma, addr, end, &ksm_zero_walk_ops,
+					&found) <= 0)
+			return 0;
+		err = break_ksm(vma, found, lock_vma);
+		if (err)
+			return err;
+		addr = found + PAGE_SIZE;
+	}
+	return 0;
+}
+#else
+static inline int unmerge_zero_only_range(struct vm_area_struct *vma,
+					  unsigned long start,
+					  unsigned long end, bool lock_vma)
+{
+	return 0;
+}
+#endif
+
 static inline struct ksm_stable_node *folio_stable_node(struct folio *folio)
 {
 	return folio_test_ksm(folio) ? folio_raw_mapping(folio) : NULL;
@@ -1263,78 +1342,6 @@ static int remove_all_stable_nodes(void)
 	return err;
 }
 
-#ifdef CONFIG_KSM_ZERO_PAGES_ALL
-/* Find the first KSM zero page of a range, without a lock where none is. */
-static int ksm_zero_pmd_entry(pmd_t *pmdp, unsigned long addr,
-			      unsigned long end, struct mm_walk *walk)
-{
-	unsigned long *found = walk->private;
-	pte_t *start_ptep, *ptep;
-	spinlock_t *ptl;	/* the page table lock of the range */
-	pmd_t pmd = pmdp_get_lockless(pmdp);
-
-	if (!pmd_present(pmd))
-		return 0;
-	if (pmd_leaf(pmd)) {
-		/* break_ksm() looks again under the lock. */
-		*found = addr;
-		return is_ksm_zero_pmd(pmd);
-	}
-	start_ptep = pte_offset_map_lock(walk->mm, pmdp, addr, &ptl);
-	if (!start_ptep)
-		return 0;
-	for (ptep = start_ptep; addr < end; ptep++, addr += PAGE_SIZE) {
-		pte_t pte = ptep_get(ptep);
-
-		if (pte_present(pte) && is_ksm_zero_pte(pte))
-			break;
-	}
-	pte_unmap_unlock(start_ptep, ptl);
-	*found = addr;
-	return addr < end;
-}
-
-static const struct mm_walk_ops ksm_zero_walk_ops = {
-	.pmd_entry = ksm_zero_pmd_entry,
-	.walk_lock = PGWALK_RDLOCK,
-};
-
-/*
- * unmerge_zero_only_vma - unshare the KSM zero pages of @vma, which is not
- * VM_MERGEABLE, where zero_pages_scope "all" may have placed them
- *
- * Such a vma may be large and sparse: a page walk goes from one KSM zero
- * page to the next, and stops when the mm has none left.
- */
-static int unmerge_zero_only_vma(struct vm_area_struct *vma)
-{
-	struct mm_struct *mm = vma->vm_mm;
-	unsigned long addr = vma->vm_start, found;
-	int err;
-
-	if (!vma_is_anonymous(vma))
-		return 0;
-	while (addr < vma->vm_end && mm_ksm_zero_pages(mm) > 0) {
-		if (ksm_test_exit(mm))
-			return 0;
-		if (signal_pending(current))
-			return -ERESTARTSYS;
-		if (walk_page_range_vma(vma, addr, vma->vm_end,
-					&ksm_zero_walk_ops, &found) <= 0)
-			return 0;
-		err = break_ksm(vma, found, false);
-		if (err)
-			return err;
-		addr = found + PAGE_SIZE;
-	}
-	return 0;
-}
-#else
-static inline int unmerge_zero_only_vma(struct vm_area_struct *vma)
-{
-	return 0;
-}
-#endif
 
 static int unmerge_and_remove_all_rmap_items(void)
 {
@@ -1371,7 +1378,8 @@ static int unmerge_and_remove_all_rmap_items(void)
 				continue;
 			/* Zero pages of zero_pages_scope "all" may be there. */
 			if (!(vma->vm_flags & VM_MERGEABLE))
-				err = unmerge_zero_only_vma(vma);
+				err = unmerge_zero_only_range(vma, vma->vm_start,
+							      vma->vm_end, false);
 			else
 				err = unmerge_ksm_pages(vma, vma->vm_start,
 							vma->vm_end, false);
@@ -1471,8 +1479,8 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  * KSM: calloc()ed and cleared buffers, freed heaps, guest RAM that the
  * guest zeroed. Reclaim does not help with pages that are read but never
  * written. With zero_pages_scope set to "all" (and use_zero_pages), ksmd
- * enrols the mm of every user process, at the switch, at fork and at exec,
- * and also visits the private anonymous vmas that are not VM_MERGEABLE,
+ * enrols the mm of every user process (ksm_zero_scope_enrol()), and also
+ * visits the private anonymous vmas that are not VM_MERGEABLE,
  * for zero-filled pages only: there it merges nothing else, puts nothing
  * into the trees, and keeps no rmap_item. scan_get_next_rmap_item() hands
  * such a page to ksm_do_scan() with ksm_zero_only_item, a stand-in that is
@@ -1491,16 +1499,38 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  * userfaultfd, and none of the vmas that vma_ksm_compatible() refuses. THPs
  * there may get the huge zero page, and are never split.
  *
+ * The owner's "no" wins over the operator's "all": MADV_UNMERGEABLE marks
+ * a private anonymous vma VM_UNMERGEABLE, whether it was registered or not,
+ * and PR_SET_MEMORY_MERGE 0 marks the mm MMF_VM_UNMERGEABLE, inherited over
+ * fork and exec; both unshare the zero pages that the scope placed, and the
+ * scope stays out until MADV_MERGEABLE, or PR_SET_MEMORY_MERGE 1. A process
+ * that pre-faults its memory on purpose (a JVM with AlwaysPreTouch, a
+ * database, a real-time or DPDK process) keeps it that way with one call,
+ * or its service manager makes it for it (systemd's MemoryKSM=no).
+ *
  * Switching back to "mergeable" stops the visits. An mm that no longer has
  * a VM_MERGEABLE vma leaves the list once it has no KSM zero page either,
  * so that run=2 still finds every zero page that KSM placed, and unmerges
  * those of vmas that are not VM_MERGEABLE too.
  */
+static bool ksm_zero_scope_on(void)
+{
+	return ksm_zero_scope_all() && READ_ONCE(ksm_use_zero_pages);
+}
+
+/* Has the owner of @mm opted out (PR_SET_MEMORY_MERGE 0)? */
+static bool mm_zero_scope_refused(struct mm_struct *mm)
+{
+	return test_bit(MMF_VM_UNMERGEABLE, &mm->flags);
+}
+
 static bool vma_zero_only_scannable(struct vm_area_struct *vma)
 {
-	return ksm_zero_scope_all() && READ_ONCE(ksm_use_zero_pages) &&
-	       vma_is_anonymous(vma) && vma_ksm_compatible(vma) &&
-	       vma_zero_mergeable(vma) && !userfaultfd_armed(vma);
+	return ksm_zero_scope_on() && vma_is_anonymous(vma) &&
+	       !(vma->vm_flags & VM_UNMERGEABLE) &&
+	       !mm_zero_scope_refused(vma->vm_mm) &&
+	       vma_ksm_compatible(vma) && vma_zero_mergeable(vma) &&
+	       !userfaultfd_armed(vma);
 }
 
 /* ksmd alone uses it, under ksm_thread_mutex: mm and address only. */
@@ -3723,6 +3753,101 @@ static struct mm_walk_ops ksm_next_page_ops = {
  * no mm is registered, the last one is exiting, or the full scan is over
  * (ksm_scan.seqnr was advanced, and the next call starts a new one).
  */
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/*
+ * Set by a write of "all" to zero_pages_scope, so that ksmd enrols at the
+ * start of its next full scan without waiting out ksm_zero_scope_enrolled.
+ */
+static bool ksm_zero_scope_enrol_due;
+/* When ksmd last enrolled, in jiffies: only ksmd uses it. */
+static unsigned long ksm_zero_scope_enrolled;
+
+/*
+ * ksm_enrol_all_mms - put the mm of every user process on ksmd's list
+ *
+ * The processes are walked in the order of their pids, a batch at a time
+ * under RCU; each mm is entered outside it, with a reference on mm_users
+ * and without its mmap_lock: __ksm_enter() enters it unless it is there,
+ * and the mm cannot exit meanwhile. No mmap_lock is waited for, so a
+ * process that holds its own for long (GUP on FUSE or NFS, a long read of
+ * /proc/PID/smaps) holds nobody else up. Skipped: kernel threads, the mms
+ * already on the list and those whose owner refused the scope.
+ */
+static int ksm_enrol_all_mms(void)
+{
+	struct mm_struct *mms[32];
+	unsigned int i, n, seen;
+	int next = 1, err = 0;
+	bool done;
+
+	do {
+		struct pid *pid = NULL;
+
+		/* A batch: 32 mms to enter, or 256 pids looked at. */
+		n = 0;
+		seen = 0;
+		rcu_read_lock();
+		while (n < ARRAY_SIZE(mms) && seen++ < 256 &&
+		       (pid = find_ge_pid(next, &init_pid_ns))) {
+			struct task_struct *p, *t;
+			struct mm_struct *mm;
+
+			next = pid_nr(pid) + 1;
+			p = pid_task(pid, PIDTYPE_TGID);
+			if (!p || (p->flags & PF_KTHREAD))
+				continue;
+			t = find_lock_task_mm(p);
+			if (!t)
+				continue;
+			mm = t->mm;
+			if (!test_bit(MMF_VM_MERGEABLE, &mm->flags) &&
+			    !mm_zero_scope_refused(mm) && mmget_not_zero(mm))
+				mms[n++] = mm;
+			task_unlock(t);
+		}
+		done = seen <= 256 && !pid;
+		rcu_read_unlock();
+
+		for (i = 0; i < n; i++) {
+			if (!err)
+				err = __ksm_enter(mms[i]);
+			/* ksmd must not run exit_mmap() of the last user. */
+			mmput_async(mms[i]);
+		}
+		cond_resched();
+	} while (!done && !err && !kthread_should_stop());
+	return err;
+}
+
+/*
+ * ksm_zero_scope_enrol - with zero_pages_scope "all", enrol the mms that
+ * have appeared since the last time
+ *
+ * Called by ksmd at the start of a full scan, at most once a second but
+ * at once after a write of "all": the mms forked or exec()ed meanwhile get
+ * their first visit in this full scan, as they would if fork or exec had
+ * entered them (__ksm_enter() puts them behind the cursor). Fork and exec
+ * pay nothing for the scope, and a process that lives less than a full
+ * scan never costs an mm_slot.
+ */
+static void ksm_zero_scope_enrol(void)
+{
+	if (!ksm_zero_scope_on())
+		return;
+	if (!READ_ONCE(ksm_zero_scope_enrol_due) &&
+	    time_before(jiffies, ksm_zero_scope_enrolled + HZ))
+		return;
+	WRITE_ONCE(ksm_zero_scope_enrol_due, false);
+	ksm_zero_scope_enrolled = jiffies;
+	/* Out of memory: the next full scan tries again. */
+	ksm_enrol_all_mms();
+}
+#else
+static inline void ksm_zero_scope_enrol(void)
+{
+}
+#endif
+
 static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 {
 	struct mm_struct *mm;
@@ -3733,6 +3858,8 @@ static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 	struct vma_iterator vmi;
 	int nid;
 
+	if (ksm_scan.mm_slot == &ksm_mm_head)
+		ksm_zero_scope_enrol();
 	if (list_empty(&ksm_mm_head.slot.mm_node))
 		return NULL;
 
@@ -3903,12 +4030,14 @@ no_vmas:
 	ksm_scan.mm_slot = mm_slot_entry(slot, struct ksm_mm_slot, slot);
 	/*
 	 * With zero_pages_scope "all" every user mm stays on the list, but
-	 * one left without a vma (by a failed exec, which only mmdrop()s it).
-	 * An mm with KSM zero pages stays for run=2 to find them.
+	 * one left without a vma (by a failed exec, which only mmdrop()s it)
+	 * and one whose owner refused the scope. An mm with KSM zero pages
+	 * stays for run=2 to find them.
 	 */
 	if (ksm_scan.address == 0 &&
 	    (ksm_test_exit(mm) || !IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) ||
-	     ((!ksm_zero_scope_all() || !mm->map_count) &&
+	     ((!ksm_zero_scope_all() || !mm->map_count ||
+	       mm_zero_scope_refused(mm)) &&
 	      mm_ksm_zero_pages(mm) <= 0))) {
 		/*
 		 * We've completed a full scan of all vmas, holding mmap_lock
@@ -4126,7 +4255,9 @@ static void refresh_unstable_tree(void)
 
 static int ksmd_should_run(void)
 {
-	return (ksm_run & KSM_RUN_MERGE) && !list_empty(&ksm_mm_head.slot.mm_node);
+	/* With zero_pages_scope "all", ksmd fills its list itself. */
+	return (ksm_run & KSM_RUN_MERGE) &&
+	       (!list_empty(&ksm_mm_head.slot.mm_node) || ksm_zero_scope_on());
 }
 
 static int ksm_scan_thread(void *nothing)
@@ -4215,6 +4346,26 @@ static void ksm_add_vmas(struct mm_struct *mm)
 		__ksm_add_vma(vma);
 }
 
+/* Unshare the zero pages that zero_pages_scope "all" placed in @mm. */
+static int unmerge_zero_only_vmas(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	int err;
+
+	VMA_ITERATOR(vmi, mm, 0);
+	for_each_vma(vmi, vma) {
+		if (mm_ksm_zero_pages(mm) <= 0)
+			break;
+		if (vma->vm_flags & VM_MERGEABLE)
+			continue;
+		err = unmerge_zero_only_range(vma, vma->vm_start, vma->vm_end,
+					      true);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int ksm_del_vmas(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma;
@@ -4241,6 +4392,7 @@ int ksm_enable_merge_any(struct mm_struct *mm)
 {
 	int err;
 
+	clear_bit(MMF_VM_UNMERGEABLE, &mm->flags);
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return 0;
 
@@ -4264,6 +4416,10 @@ int ksm_enable_merge_any(struct mm_struct *mm)
  * MADV_UNMERGEABLE would. If unmerging fails, the whole operation fails and
  * merging on all compatible VMA's remains enabled.
  *
+ * It is also the owner's "no" to zero_pages_scope "all", set even if merging
+ * was not enabled: the zero pages that the scope placed are unshared, and
+ * the scope leaves the process, and those it forks and execs, alone.
+ *
  * @mm: Pointer to mm
  *
  * Returns 0 on success, otherwise error code
@@ -4272,6 +4428,14 @@ int ksm_disable_merge_any(struct mm_struct *mm)
 {
 	int err;
 
+	if (IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) &&
+	    !test_and_set_bit(MMF_VM_UNMERGEABLE, &mm->flags)) {
+		err = unmerge_zero_only_vmas(mm);
+		if (err) {
+			clear_bit(MMF_VM_UNMERGEABLE, &mm->flags);
+			return err;
+		}
+	}
 	if (!test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return 0;
 
@@ -4296,6 +4460,35 @@ int ksm_disable(struct mm_struct *mm)
 	return ksm_del_vmas(mm);
 }
 
+/*
+ * vma_refusable - may the owner of @vma keep zero_pages_scope "all" out of
+ * it with MADV_UNMERGEABLE?
+ *
+ * Where the scope can go, private anonymous memory, and only if the scope
+ * is built: elsewhere the advice stays the no-op it was, and splits no vma.
+ */
+static bool vma_refusable(struct vm_area_struct *vma)
+{
+	return IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) && VM_UNMERGEABLE &&
+	       vma_is_anonymous(vma);
+}
+
+/* MADV_UNMERGEABLE on a vma that is not VM_MERGEABLE: keep the scope out. */
+static int madvise_zero_scope_refused(struct vm_area_struct *vma,
+				      unsigned long start, unsigned long end,
+				      unsigned long *vm_flags)
+{
+	int err;
+
+	if (!vma_refusable(vma))
+		return 0;		/* just ignore the advice */
+	err = unmerge_zero_only_range(vma, start, end, true);
+	if (err)
+		return err;
+	*vm_flags |= VM_UNMERGEABLE;
+	return 0;
+}
+
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		unsigned long end, int advice, unsigned long *vm_flags)
 {
@@ -4316,11 +4509,13 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		}
 
 		*vm_flags |= VM_MERGEABLE;
+		*vm_flags &= ~VM_UNMERGEABLE;
 		break;
 
 	case MADV_UNMERGEABLE:
 		if (!(*vm_flags & VM_MERGEABLE))
-			return 0;		/* just ignore the advice */
+			return madvise_zero_scope_refused(vma, start, end,
+							  vm_flags);
 
 		if (vma->anon_vma) {
 			err = unmerge_ksm_pages(vma, start, end, true);
@@ -4329,6 +4524,8 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		}
 
 		*vm_flags &= ~VM_MERGEABLE;
+		if (vma_refusable(vma))
+			*vm_flags |= VM_UNMERGEABLE;
 		break;
 	}
 
@@ -4336,6 +4533,14 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 }
 EXPORT_SYMBOL_GPL(ksm_madvise);
 
+/*
+ * __ksm_enter - put @mm on ksmd's list, unless it is there already
+ *
+ * madvise() and prctl() call it under @mm's mmap_lock held for write, fork
+ * and exec for an mm nobody else sees yet; ksmd, enrolling mms for
+ * zero_pages_scope "all", holds no mmap_lock but a reference on mm_users.
+ * The lookup under ksm_mmlist_lock keeps those from entering @mm twice.
+ */
 int __ksm_enter(struct mm_struct *mm)
 {
 	struct ksm_mm_slot *mm_slot;
@@ -4352,6 +4557,11 @@ int __ksm_enter(struct mm_struct *mm)
 	needs_wakeup = list_empty(&ksm_mm_head.slot.mm_node);
 
 	spin_lock(&ksm_mmlist_lock);
+	if (mm_slot_lookup(mm_slots_hash, mm)) {
+		spin_unlock(&ksm_mmlist_lock);
+		mm_slot_free(mm_slot_cache, mm_slot);
+		return 0;
+	}
 	mm_slot_insert(mm_slots_hash, mm, slot);
 	/*
 	 * When KSM_RUN_MERGE (or KSM_RUN_STOP),
@@ -4367,16 +4577,41 @@ int __ksm_enter(struct mm_struct *mm)
 		list_add_tail(&slot->mm_node, &ksm_mm_head.slot.mm_node);
 	else
 		list_add_tail(&slot->mm_node, &ksm_scan.mm_slot->slot.mm_node);
-	spin_unlock(&ksm_mmlist_lock);
-
 	set_bit(MMF_VM_MERGEABLE, &mm->flags);
 	mmgrab(mm);
+	spin_unlock(&ksm_mmlist_lock);
 
 	if (needs_wakeup)
 		wake_up_interruptible(&ksm_thread_wait);
 
 	trace_ksm_enter(mm);
 	return 0;
+}
+
+/*
+ * __ksm_fork - enter @mm, a child whose parent is on ksmd's list
+ *
+ * The parent may be there for zero_pages_scope "all" only: then the child
+ * is entered if it has something for KSM, MMF_VM_MERGE_ANY, a VM_MERGEABLE
+ * vma or a KSM zero page (which run=2 must find), and else left to ksmd's
+ * next enrolment, which a child that execs or exits soon never costs.
+ * Called with @mm write-locked, before anyone else sees it.
+ */
+void __ksm_fork(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+
+	VMA_ITERATOR(vmi, mm, 0);
+	if (!IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) ||
+	    test_bit(MMF_VM_MERGE_ANY, &mm->flags) || mm_ksm_zero_pages(mm) > 0)
+		goto enter;
+	for_each_vma(vmi, vma) {
+		if (vma->vm_flags & VM_MERGEABLE)
+			goto enter;
+	}
+	return;
+enter:
+	__ksm_enter(mm);
 }
 
 void __ksm_exit(struct mm_struct *mm)
@@ -4935,6 +5170,9 @@ static ssize_t use_zero_pages_store(struct kobject *kobj,
 		return -EINVAL;
 
 	ksm_use_zero_pages = value;
+	/* With zero_pages_scope "all", ksmd has work now. */
+	if (value)
+		wake_up_interruptible(&ksm_thread_wait);
 
 	return count;
 }
@@ -5227,81 +5465,6 @@ static ssize_t smart_scan_store(struct kobject *kobj,
 }
 KSM_ATTR(smart_scan);
 
-#ifdef CONFIG_KSM_ZERO_PAGES_ALL
-/*
- * Writers of zero_pages_scope, one at a time: a write of "all" that is
- * killed while it enrols puts back the scope it found, and must not undo
- * another writer's. Taken before any mmap_lock.
- */
-static DEFINE_MUTEX(ksm_zero_scope_mutex);
-
-/*
- * ksm_enrol_all_mms - put the mm of every user process on ksmd's list, for
- * zero_pages_scope "all"
- *
- * The processes are walked once, in the order of their pids, a batch at a
- * time under RCU; each mm is entered outside it, under its mmap_lock as
- * madvise() and prctl() enter them. While the scope is "all", ksm_fork()
- * and ksm_execve() enter new mms and ksmd keeps the mms it has: a second
- * walk picks up the children of forks that were under way during the
- * first, which ksm_fork() may have missed. This is best effort: a fork
- * that read the old scope and attaches its child's pid after the second
- * walk passed it leaves that child out until it forks or execs.
- */
-static int ksm_enrol_all_mms(void)
-{
-	struct mm_struct *mms[32];
-	unsigned int i, n, seen, walk;
-	int next, err = 0;
-	bool done;
-
-	for (walk = 0; walk < 2 && !err; walk++) {
-		next = 1;
-		do {
-			struct pid *pid = NULL;
-
-			/* A batch: 32 mms to enter, or 256 pids looked at. */
-			n = 0;
-			seen = 0;
-			rcu_read_lock();
-			while (n < ARRAY_SIZE(mms) && seen++ < 256 &&
-			       (pid = find_ge_pid(next, &init_pid_ns))) {
-				struct task_struct *p, *t;
-
-				next = pid_nr(pid) + 1;
-				p = pid_task(pid, PIDTYPE_TGID);
-				if (!p || (p->flags & PF_KTHREAD))
-					continue;
-				t = find_lock_task_mm(p);
-				if (!t)
-					continue;
-				if (!test_bit(MMF_VM_MERGEABLE, &t->mm->flags) &&
-				    mmget_not_zero(t->mm))
-					mms[n++] = t->mm;
-				task_unlock(t);
-			}
-			done = seen <= 256 && !pid;
-			rcu_read_unlock();
-
-			for (i = 0; i < n; i++) {
-				if (!err && mmap_write_lock_killable(mms[i]))
-					err = -EINTR;
-				if (!err) {
-					/* Entered since, or by a CLONE_VM sibling? */
-					if (!test_bit(MMF_VM_MERGEABLE,
-						      &mms[i]->flags))
-						err = __ksm_enter(mms[i]);
-					mmap_write_unlock(mms[i]);
-				}
-				mmput(mms[i]);
-			}
-			cond_resched();
-		} while (!done && !err);
-	}
-	return err;
-}
-#endif
-
 static ssize_t zero_pages_scope_show(struct kobject *kobj,
 				     struct kobj_attribute *attr, char *buf)
 {
@@ -5317,29 +5480,17 @@ static ssize_t zero_pages_scope_store(struct kobject *kobj,
 {
 	if (sysfs_streq(buf, "mergeable")) {
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
-		if (mutex_lock_killable(&ksm_zero_scope_mutex))
-			return -EINTR;
 		WRITE_ONCE(ksm_zero_pages_all, false);
-		mutex_unlock(&ksm_zero_scope_mutex);
 #endif
 		return count;
 	}
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 	if (sysfs_streq(buf, "all")) {
-		bool was_all;
-		int err;
-
-		if (mutex_lock_killable(&ksm_zero_scope_mutex))
-			return -EINTR;
-		was_all = ksm_zero_scope_all();
-		/* Set first: a process forked meanwhile is entered anyway. */
+		/* ksmd enrols the mms, at the start of its next full scan. */
+		WRITE_ONCE(ksm_zero_scope_enrol_due, true);
 		WRITE_ONCE(ksm_zero_pages_all, true);
-		err = ksm_enrol_all_mms();
-		/* Killed: the scope is as it was; the mms entered stay. */
-		if (err)
-			WRITE_ONCE(ksm_zero_pages_all, was_all);
-		mutex_unlock(&ksm_zero_scope_mutex);
-		return err ? err : count;
+		wake_up_interruptible(&ksm_thread_wait);
+		return count;
 	}
 #endif
 	return -EINVAL;

@@ -58,6 +58,7 @@ int ksm_disable_merge_any(struct mm_struct *mm);
 int ksm_disable(struct mm_struct *mm);
 
 int __ksm_enter(struct mm_struct *mm);
+void __ksm_fork(struct mm_struct *mm);
 void __ksm_exit(struct mm_struct *mm);
 /*
  * To identify zeropages that were mapped by KSM, we reuse the dirty bit
@@ -107,6 +108,41 @@ static inline void ksm_might_unmap_zero_pmd(struct mm_struct *mm, pmd_t pmd)
 }
 #endif
 
+/*
+ * ksm_might_copy_zero_page - fork copies @pte into @mm, the child's
+ *
+ * A KSM zero page that the child gets is counted where its PTE (or, below,
+ * its PMD) is copied: the child's count is then what it maps, whatever
+ * VM_DONTCOPY and VM_WIPEONFORK vmas left out and wherever a failed
+ * dup_mmap() stopped, and zapping it on exit gives back just that.
+ */
+static inline void ksm_might_copy_zero_page(struct mm_struct *mm, pte_t pte)
+{
+	if (is_ksm_zero_pte(pte))
+		ksm_map_zero_page(mm);
+}
+
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+static inline void ksm_might_copy_zero_pmd(struct mm_struct *mm, pmd_t pmd)
+{
+	if (is_ksm_zero_pmd(pmd))
+		ksm_map_zero_pages(mm, HPAGE_PMD_NR);
+}
+#endif
+
+/*
+ * ksm_mm_init - a new mm has no KSM state of its own yet
+ *
+ * dup_mm() copied the parent's mm_struct, counters included: the child
+ * starts from zero, and fork counts what it copies into it.
+ */
+static inline void ksm_mm_init(struct mm_struct *mm)
+{
+	atomic_long_set(&mm->ksm_zero_pages, 0);
+	mm->ksm_merging_pages = 0;
+	mm->ksm_rmap_items = 0;
+}
+
 static inline long mm_ksm_zero_pages(struct mm_struct *mm)
 {
 	return atomic_long_read(&mm->ksm_zero_pages);
@@ -129,37 +165,15 @@ static inline bool ksm_zero_scope_all(void)
 
 static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 {
-	/*
-	 * Adding mm to ksm is best effort on fork. With zero_pages_scope
-	 * "all", every user mm is added.
-	 */
-	if (test_bit(MMF_VM_MERGEABLE, &oldmm->flags) || ksm_zero_scope_all()) {
-		/*
-		 * The copy of oldmm that dup_mm() made holds the number of KSM
-		 * zero pages from before oldmm's mmap_lock was taken: ksmd may
-		 * have mapped more since. Now that the page tables are copied
-		 * and oldmm's mmap_lock and vmas are write-locked, oldmm's
-		 * count is what the child got, but for VM_DONTCOPY and
-		 * VM_WIPEONFORK vmas and for a truncation of a private file
-		 * mapping racing with the copy, as before.
-		 */
-		long nr_ksm_zero_pages = atomic_long_read(&oldmm->ksm_zero_pages);
-
-		atomic_long_set(&mm->ksm_zero_pages, nr_ksm_zero_pages);
-		mm->ksm_merging_pages = 0;
-		mm->ksm_rmap_items = 0;
-		atomic_long_add(nr_ksm_zero_pages, &ksm_zero_pages);
-		__ksm_enter(mm);
-	}
+	/* Adding mm to ksm is best effort on fork. */
+	if (test_bit(MMF_VM_MERGEABLE, &oldmm->flags))
+		__ksm_fork(mm);
 }
 
 static inline int ksm_execve(struct mm_struct *mm)
 {
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return __ksm_enter(mm);
-	/* Best effort, as on fork: the program runs either way. */
-	if (ksm_zero_scope_all())
-		__ksm_enter(mm);
 
 	return 0;
 }
@@ -215,6 +229,18 @@ static inline void ksm_exit(struct mm_struct *mm)
 }
 
 static inline void ksm_might_unmap_zero_page(struct mm_struct *mm, pte_t pte)
+{
+}
+
+static inline void ksm_might_copy_zero_page(struct mm_struct *mm, pte_t pte)
+{
+}
+
+static inline void ksm_might_copy_zero_pmd(struct mm_struct *mm, pmd_t pmd)
+{
+}
+
+static inline void ksm_mm_init(struct mm_struct *mm)
 {
 }
 

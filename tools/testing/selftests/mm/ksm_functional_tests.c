@@ -343,6 +343,151 @@ unmap:
 	munmap(map, size);
 }
 
+static long ksm_get_global_zero_pages(void)
+{
+	char buf[32];
+	ssize_t ret;
+	int fd = open("/sys/kernel/mm/ksm/ksm_zero_pages", O_RDONLY);
+
+	if (fd < 0)
+		return -errno;
+	ret = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (ret <= 0)
+		return -1;
+	buf[ret] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+/*
+ * Fork copies no PTE of MADV_DONTFORK and MADV_WIPEONFORK areas: a child
+ * counts as its own only the KSM zero pages it maps, and the global count
+ * comes back to what it was once the children are gone. ksmd is stopped
+ * (run=0) while counting, so that only the forks change the counts. The
+ * parent may have more KSM zero pages than those of the range (with
+ * zero_pages_scope "all"): the child has those too.
+ */
+static void test_fork_ksm_zero_pages(void)
+{
+	const unsigned int size = 4 * MiB, quarter = size / 4;
+	long before, after, mine, child_pages = -1;
+	int i, status, bad = 0;
+	char *map;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+
+	if (proc_self_ksm_stat_fd < 0) {
+		ksft_test_result_skip("open(\"/proc/self/ksm_stat\") failed\n");
+		return;
+	}
+	if (ksm_use_zero_pages_fd < 0 ||
+	    write(ksm_use_zero_pages_fd, "1", 1) != 1) {
+		ksft_test_result_skip("use_zero_pages cannot be set\n");
+		return;
+	}
+	map = mmap_and_merge_range(0x00, size, PROT_READ | PROT_WRITE, KSM_MERGE_MADVISE);
+	if (map == MAP_FAILED)
+		return;
+	mine = get_my_ksm_zero_pages();
+	if (write(ksm_fd, "0", 1) != 1 || mine < size / pagesize) {
+		ksft_test_result_fail("zero pages not merged\n");
+		goto unmap;
+	}
+	if (madvise(map, quarter, MADV_DONTFORK) ||
+	    madvise(map + quarter, quarter, MADV_WIPEONFORK)) {
+		ksft_test_result_skip("MADV_DONTFORK or MADV_WIPEONFORK failed\n");
+		goto unmap;
+	}
+	child_pages = mine - 2 * quarter / pagesize;
+	before = ksm_get_global_zero_pages();
+	for (i = 0; i < 10; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			break;
+		if (!pid) {
+			/* /proc/self was the parent's when it was opened. */
+			close(proc_self_ksm_stat_fd);
+			proc_self_ksm_stat_fd = open("/proc/self/ksm_stat",
+						     O_RDONLY);
+			/* All but the two quarters marked. */
+			_exit(get_my_ksm_zero_pages() == child_pages ? 0 : 1);
+		}
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			bad++;
+	}
+	after = ksm_get_global_zero_pages();
+	ksft_print_msg("10 forks, %d children with a count other than %ld; global ksm_zero_pages %ld before, %ld after\n",
+		       bad, child_pages, before, after);
+	ksft_test_result(i == 10 && !bad && before >= 0 && after == before,
+			 "KSM zero pages counted where fork copies them\n");
+unmap:
+	munmap(map, size);
+}
+
+/*
+ * A fork that fails half-way (killed while it copies many vmas) leaves the
+ * counts as they were: the child's count is what it mapped, and its exit
+ * gives that back.
+ */
+static void test_fork_killed_ksm_zero_pages(void)
+{
+	const unsigned int size = 8 * MiB;
+	long before, after;
+	unsigned long offs;
+	int i, status;
+	char *map;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+
+	if (proc_self_ksm_stat_fd < 0 || ksm_use_zero_pages_fd < 0 ||
+	    write(ksm_use_zero_pages_fd, "1", 1) != 1) {
+		ksft_test_result_skip("no ksm_stat or use_zero_pages\n");
+		return;
+	}
+	map = mmap_and_merge_range(0x00, size, PROT_READ | PROT_WRITE, KSM_MERGE_MADVISE);
+	if (map == MAP_FAILED)
+		return;
+	if (write(ksm_fd, "0", 1) != 1) {
+		ksft_test_result_fail("run=0 failed\n");
+		goto unmap;
+	}
+	/* A vma per 2 pages: each fork takes a while to copy them. */
+	for (offs = 0; offs < size; offs += 4 * pagesize)
+		mprotect(map + offs, 2 * pagesize, PROT_READ);
+	before = ksm_get_global_zero_pages();
+	for (i = 0; i < 20; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			break;
+		if (!pid) {
+			/* Fork until killed; the grandchildren exit at once. */
+			for (;;) {
+				pid_t gc = fork();
+
+				if (!gc)
+					_exit(0);
+				if (gc > 0)
+					waitpid(gc, NULL, 0);
+			}
+		}
+		usleep(1000 + (i * 7919) % 20000);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	/* Reaped grandchildren are gone; orphans are reaped by init. */
+	usleep(100000);
+	after = ksm_get_global_zero_pages();
+	ksft_print_msg("20 forking children killed; global ksm_zero_pages %ld before, %ld after\n",
+		       before, after);
+	ksft_test_result(i == 20 && before >= 0 && after == before,
+			 "KSM zero pages counted across killed forks\n");
+unmap:
+	munmap(map, size);
+}
+
 static void test_unmerge_discarded(void)
 {
 	const unsigned int size = 2 * MiB;
@@ -1081,7 +1226,7 @@ static void init_global_file_handles(void)
 
 int main(int argc, char **argv)
 {
-	unsigned int tests = 10;
+	unsigned int tests = 12;
 	int err;
 
 	if (argc > 1 && !strcmp(argv[1], FORK_EXEC_CHILD_PRG_NAME)) {
@@ -1102,6 +1247,8 @@ int main(int argc, char **argv)
 
 	test_unmerge();
 	test_unmerge_zero_pages();
+	test_fork_ksm_zero_pages();
+	test_fork_killed_ksm_zero_pages();
 	test_unmerge_discarded();
 #ifdef __NR_userfaultfd
 	test_unmerge_uffd_wp();

@@ -541,6 +541,52 @@ out:
 }
 
 /*
+ * Fork copies neither a MADV_DONTFORK nor a MADV_WIPEONFORK huge zero PMD:
+ * of three merged THPs, the child maps and counts the third only, and the
+ * global count is back where it was once it has exited.
+ */
+static void test_fork_dontfork(void)
+{
+	struct counts before, d;
+	long zero0, zero1;
+	char *raw, *p;
+	int status;
+	pid_t pid;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	p = merge_zero_thps(3, &raw, &before, &d);
+	ok = p && d.thp_merged == 3 && d.own == 3 * (long)nr_sub;
+	if (!ok)
+		goto out;
+	if (madvise(p, thpsize, MADV_DONTFORK) ||
+	    madvise(p + thpsize, thpsize, MADV_WIPEONFORK)) {
+		ok = false;
+		goto out;
+	}
+	zero0 = ksm_sysfs_read("ksm_zero_pages");
+	pid = fork();
+	if (!pid) {
+		long own = before.own + (long)nr_sub;
+
+		_exit(ksm_stat_read(getpid(), "ksm_zero_pages") == own &&
+		      all_zero(p + 2 * thpsize, thpsize) ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		ok = false;
+		goto out;
+	}
+	zero1 = ksm_sysfs_read("ksm_zero_pages");
+	ksft_print_msg("child exit status %d, ksm_zero_pages %ld before the fork, %ld after the child\n",
+		       WEXITSTATUS(status), zero0, zero1);
+	ok = WIFEXITED(status) && !WEXITSTATUS(status) && zero1 == zero0 &&
+	     anon_huge_kb(p) == 0;
+out:
+	unmap_thps(raw, 3);
+	ksft_test_result(ok, "fork leaves out MADV_DONTFORK and MADV_WIPEONFORK huge zero PMDs, and counts so\n");
+}
+
+/*
  * UFFDIO_MOVE of a merged THP, whole (the huge zero PMD moves) or one page
  * of it (its PMD is split, one KSM zero PTE moves): the moved zero pages
  * stay counted as KSM's, and unmapping gives the count back.
@@ -988,7 +1034,7 @@ int main(void)
 	char enabled[128];
 
 	ksft_print_header();
-	ksft_set_plan(19);
+	ksft_set_plan(20);
 	pagesize = getpagesize();
 	thpsize = read_pmd_pagesize();
 	if (!thpsize || read_thp_knob("enabled", enabled, sizeof(enabled)) ||
@@ -1015,6 +1061,7 @@ int main(void)
 	test_uffd_wp();
 	test_write_after_merge();
 	test_fork_after_merge();
+	test_fork_dontfork();
 	test_uffd_move(true);
 	test_uffd_move(false);
 	test_unmerge(false);

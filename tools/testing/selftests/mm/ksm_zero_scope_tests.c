@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,12 +31,18 @@
 #include "../kselftest.h"
 #include "vm_util.h"
 
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE	67
+#define PR_GET_MEMORY_MERGE	68
+#endif
+
 #define KPF_ZERO_PAGE	24
 #define NR_ZERO		512	/* zero-filled pages of a helper */
 #define NR_DUP		64	/* pages of data, two copies of each half */
 
 enum area_kind {
 	AREA_PLAIN, AREA_MLOCKED, AREA_UFFD, AREA_MADVISED, AREA_UFFD_WP,
+	AREA_REFUSED,	/* plain, in a process that set PR_SET_MEMORY_MERGE 0 */
 };
 
 static size_t pagesize;
@@ -219,7 +226,10 @@ static bool helper_data_ok(const char *p)
  * its first page; "a" the address of its memory, as text; "z" writes
  * zeroes again into its even zero-filled pages; "f" writes 7 into its
  * first page from a thread, and says whether the userfaultfd of an
- * AREA_UFFD_WP helper saw the write fault ('1') or not ('0'); "q" quits.
+ * AREA_UFFD_WP helper saw the write fault ('1') or not ('0'); "u" and "m"
+ * madvise the first half of its zero-filled pages MADV_UNMERGEABLE and
+ * MADV_MERGEABLE; "p" sets PR_SET_MEMORY_MERGE 0; "g" answers what
+ * PR_GET_MEMORY_MERGE says ('0' or '1'); "q" quits.
  */
 static void helper_loop(int cmd, int ack, enum area_kind kind)
 {
@@ -262,6 +272,23 @@ static void helper_loop(int cmd, int ack, enum area_kind kind)
 			if (write(ack, &c, 1) != 1)
 				_exit(1);
 			break;
+		case 'u':
+		case 'm':
+			n = madvise(p, NR_ZERO / 2 * pagesize, c == 'u' ?
+				    MADV_UNMERGEABLE : MADV_MERGEABLE);
+			if (write(ack, n ? "e" : "r", 1) != 1)
+				_exit(1);
+			break;
+		case 'p':
+			n = prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0);
+			if (write(ack, n ? "e" : "r", 1) != 1)
+				_exit(1);
+			break;
+		case 'g':
+			c = '0' + prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0);
+			if (write(ack, &c, 1) != 1)
+				_exit(1);
+			break;
 		default:
 			_exit(0);
 		}
@@ -289,6 +316,9 @@ static bool helper_start(struct helper *h, enum area_kind kind, bool exec)
 	if (!h->pid) {
 		close(cmd[1]);
 		close(ack[0]);
+		/* Before exec: the exec()ed helper inherits it. */
+		if (kind == AREA_REFUSED && prctl(PR_SET_MEMORY_MERGE, 0, 0, 0, 0))
+			_exit(1);
 		if (exec) {
 			char a[16], b[16], k[16];
 
@@ -679,6 +709,73 @@ out:
 	ksft_test_result(ok, "\"all\" leaves uffd-wp memory alone, its writes reported\n");
 }
 
+/*
+ * The owner's MADV_UNMERGEABLE wins over "all", on memory registered or
+ * not: the first half of the helper's zero pages is unshared at once and
+ * not merged again; MADV_MERGEABLE lets KSM back in.
+ */
+static void test_madv_unmergeable(enum area_kind kind, const char *what)
+{
+	long n_all = -1, n_unmerged = -1, n_later = -1, n_back = -1;
+	struct helper h = { .pid = -1 };
+	bool ok = false, d = false;
+
+	ksft_print_msg("[RUN] %s %s\n", __func__, what);
+	if (!setup("all") || !helper_start(&h, kind, false))
+		goto out;
+	n_all = merged_after_scans(&h, &d);
+	if (helper_cmd(&h, 'u') != 'r')
+		goto out;
+	n_unmerged = helper_count(&h, &d);
+	if (!ksm_wait_full_scans(2, 120))
+		goto out;
+	n_later = helper_count(&h, &d);
+	if (helper_cmd(&h, 'm') != 'r' || !ksm_wait_full_scans(2, 120))
+		goto out;
+	n_back = helper_count(&h, &d);
+	ok = n_all == NR_ZERO && n_unmerged == NR_ZERO / 2 &&
+	     n_later == NR_ZERO / 2 && n_back == NR_ZERO && d;
+out:
+	ksft_print_msg("%s: merged %ld, after MADV_UNMERGEABLE of half %ld, two scans later %ld, after MADV_MERGEABLE %ld\n",
+		       what, n_all, n_unmerged, n_later, n_back);
+	helper_stop(&h);
+	ksft_test_result(ok, "MADV_UNMERGEABLE keeps \"all\" out of %s memory\n",
+			 what);
+}
+
+/*
+ * The owner's PR_SET_MEMORY_MERGE 0 wins over "all": set in a running
+ * helper, its zero pages are unshared at once and not merged again; set
+ * before an exec, the program exec()ed inherits it. PR_GET_MEMORY_MERGE
+ * still says 0.
+ */
+static void test_prctl_refused(bool exec)
+{
+	struct helper h = { .pid = -1 };
+	long n_all = -1, n_refused = -1;
+	bool ok = false, d = false;
+	char get = 0;
+
+	ksft_print_msg("[RUN] %s %s\n", __func__, exec ? "exec" : "running");
+	if (!setup("all") ||
+	    !helper_start(&h, exec ? AREA_REFUSED : AREA_PLAIN, exec))
+		goto out;
+	n_all = merged_after_scans(&h, &d);
+	if (!exec && helper_cmd(&h, 'p') != 'r')
+		goto out;
+	if (!ksm_wait_full_scans(2, 120))
+		goto out;
+	n_refused = helper_count(&h, &d);
+	get = helper_cmd(&h, 'g');
+	ok = n_all == (exec ? 0 : NR_ZERO) && n_refused == 0 && get == '0' && d;
+out:
+	ksft_print_msg("merged %ld, after PR_SET_MEMORY_MERGE 0 and two scans %ld, PR_GET_MEMORY_MERGE %c\n",
+		       n_all, n_refused, get ? get : '?');
+	helper_stop(&h);
+	ksft_test_result(ok, "PR_SET_MEMORY_MERGE 0 keeps \"all\" out%s\n",
+			 exec ? ", inherited over exec" : "");
+}
+
 static void restore(void)
 {
 	set_scope("mergeable");
@@ -715,7 +812,7 @@ int main(int argc, char **argv)
 	else
 		ksft_print_msg("zero_pages_scope: %s", scope);
 	has_scope = n > 0;
-	ksft_set_plan(10);
+	ksft_set_plan(14);
 	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksm_sysfs_write("smart_scan", 0);
 	ksm_sysfs_write("zero_pages_min_age", 0);
@@ -727,6 +824,10 @@ int main(int argc, char **argv)
 	test_new_process(false);
 	test_new_process(true);
 	test_madvised();
+	test_madv_unmergeable(AREA_PLAIN, "unregistered");
+	test_madv_unmergeable(AREA_MADVISED, "registered");
+	test_prctl_refused(false);
+	test_prctl_refused(true);
 	test_uffd_wp();
 	test_soft_dirty();
 	ksft_test_result(ksm_sysfs_read("ksm_zero_pages") >= 0 &&
