@@ -313,7 +313,17 @@ static unsigned long ksm_zero_pages_merged;
  * Whether ksmd also maps zero pages into memory never registered with it
  * (zero_pages_scope "all"); see "Zero pages in memory not registered".
  */
-bool ksm_zero_pages_all __read_mostly;
+static bool ksm_zero_pages_all __read_mostly;
+
+static bool ksm_zero_scope_all(void)
+{
+	return READ_ONCE(ksm_zero_pages_all);
+}
+#else
+static bool ksm_zero_scope_all(void)
+{
+	return false;
+}
 #endif
 
 /*
@@ -1162,7 +1172,7 @@ static int ksm_zero_pmd_entry(pmd_t *pmdp, unsigned long addr,
 	spinlock_t *ptl;	/* the page table lock of the range */
 	pmd_t pmd = pmdp_get_lockless(pmdp);
 
-	/* A sparse vma may take long: under mmap_lock only, we may sleep. */
+	/* A large vma without KSM zero pages takes long: we may sleep. */
 	cond_resched();
 	if (!pmd_present(pmd))
 		return 0;
@@ -1172,8 +1182,11 @@ static int ksm_zero_pmd_entry(pmd_t *pmdp, unsigned long addr,
 		return is_ksm_zero_pmd(pmd);
 	}
 	start_ptep = pte_offset_map_lock(walk->mm, pmdp, addr, &ptl);
-	if (!start_ptep)
+	if (!start_ptep) {
+		/* The page table went away under us: look again. */
+		walk->action = ACTION_AGAIN;
 		return 0;
+	}
 	for (ptep = start_ptep; addr < end; ptep++, addr += PAGE_SIZE) {
 		pte_t pte = ptep_get(ptep);
 
@@ -3753,101 +3766,6 @@ static struct mm_walk_ops ksm_next_page_ops = {
  * no mm is registered, the last one is exiting, or the full scan is over
  * (ksm_scan.seqnr was advanced, and the next call starts a new one).
  */
-#ifdef CONFIG_KSM_ZERO_PAGES_ALL
-/*
- * Set by a write of "all" to zero_pages_scope, so that ksmd enrols at the
- * start of its next full scan without waiting out ksm_zero_scope_enrolled.
- */
-static bool ksm_zero_scope_enrol_due;
-/* When ksmd last enrolled, in jiffies: only ksmd uses it. */
-static unsigned long ksm_zero_scope_enrolled;
-
-/*
- * ksm_enrol_all_mms - put the mm of every user process on ksmd's list
- *
- * The processes are walked in the order of their pids, a batch at a time
- * under RCU; each mm is entered outside it, with a reference on mm_users
- * and without its mmap_lock: __ksm_enter() enters it unless it is there,
- * and the mm cannot exit meanwhile. No mmap_lock is waited for, so a
- * process that holds its own for long (GUP on FUSE or NFS, a long read of
- * /proc/PID/smaps) holds nobody else up. Skipped: kernel threads, the mms
- * already on the list and those whose owner refused the scope.
- */
-static int ksm_enrol_all_mms(void)
-{
-	struct mm_struct *mms[32];
-	unsigned int i, n, seen;
-	int next = 1, err = 0;
-	bool done;
-
-	do {
-		struct pid *pid = NULL;
-
-		/* A batch: 32 mms to enter, or 256 pids looked at. */
-		n = 0;
-		seen = 0;
-		rcu_read_lock();
-		while (n < ARRAY_SIZE(mms) && seen++ < 256 &&
-		       (pid = find_ge_pid(next, &init_pid_ns))) {
-			struct task_struct *p, *t;
-			struct mm_struct *mm;
-
-			next = pid_nr(pid) + 1;
-			p = pid_task(pid, PIDTYPE_TGID);
-			if (!p || (p->flags & PF_KTHREAD))
-				continue;
-			t = find_lock_task_mm(p);
-			if (!t)
-				continue;
-			mm = t->mm;
-			if (!test_bit(MMF_VM_MERGEABLE, &mm->flags) &&
-			    !mm_zero_scope_refused(mm) && mmget_not_zero(mm))
-				mms[n++] = mm;
-			task_unlock(t);
-		}
-		done = seen <= 256 && !pid;
-		rcu_read_unlock();
-
-		for (i = 0; i < n; i++) {
-			if (!err)
-				err = __ksm_enter(mms[i]);
-			/* ksmd must not run exit_mmap() of the last user. */
-			mmput_async(mms[i]);
-		}
-		cond_resched();
-	} while (!done && !err && !kthread_should_stop());
-	return err;
-}
-
-/*
- * ksm_zero_scope_enrol - with zero_pages_scope "all", enrol the mms that
- * have appeared since the last time
- *
- * Called by ksmd at the start of a full scan, at most once a second but
- * at once after a write of "all": the mms forked or exec()ed meanwhile get
- * their first visit in this full scan, as they would if fork or exec had
- * entered them (__ksm_enter() puts them behind the cursor). Fork and exec
- * pay nothing for the scope, and a process that lives less than a full
- * scan never costs an mm_slot.
- */
-static void ksm_zero_scope_enrol(void)
-{
-	if (!ksm_zero_scope_on())
-		return;
-	if (!READ_ONCE(ksm_zero_scope_enrol_due) &&
-	    time_before(jiffies, ksm_zero_scope_enrolled + HZ))
-		return;
-	WRITE_ONCE(ksm_zero_scope_enrol_due, false);
-	ksm_zero_scope_enrolled = jiffies;
-	/* Out of memory: the next full scan tries again. */
-	ksm_enrol_all_mms();
-}
-#else
-static inline void ksm_zero_scope_enrol(void)
-{
-}
-#endif
-
 static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 {
 	struct mm_struct *mm;
@@ -3858,8 +3776,6 @@ static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 	struct vma_iterator vmi;
 	int nid;
 
-	if (ksm_scan.mm_slot == &ksm_mm_head)
-		ksm_zero_scope_enrol();
 	if (list_empty(&ksm_mm_head.slot.mm_node))
 		return NULL;
 
@@ -4253,6 +4169,103 @@ static void refresh_unstable_tree(void)
 	trace_ksm_refresh_unstable(checked, dropped, size);
 }
 
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
+/*
+ * Set by a write of "all" to zero_pages_scope, so that ksmd enrols after
+ * its current batch without waiting out ksm_zero_scope_enrolled.
+ */
+static bool ksm_zero_scope_enrol_due;
+/* When ksmd last enrolled, in jiffies: only ksmd uses it. */
+static unsigned long ksm_zero_scope_enrolled;
+
+/*
+ * ksm_enrol_all_mms - put the mm of every user process on ksmd's list
+ *
+ * The processes are walked in the order of their pids, a batch at a time
+ * under RCU; each mm is entered outside it, with a reference on mm_users
+ * and without its mmap_lock: __ksm_enter() enters it unless it is there,
+ * and the mm cannot exit meanwhile. No mmap_lock is waited for, so a
+ * process that holds its own for long (GUP on FUSE or NFS, a long read of
+ * /proc/PID/smaps) holds nobody else up; nor ksm_thread_mutex, so that
+ * writers of the knobs and memory hotplug do not wait for the walk.
+ * Skipped: kernel threads, the mms already on the list and those whose
+ * owner refused the scope. Out of memory, it stops: the next walk goes on.
+ */
+static void ksm_enrol_all_mms(void)
+{
+	struct mm_struct *mms[32];
+	unsigned int i, n, seen;
+	int next = 1, err = 0;
+	bool done;
+
+	do {
+		struct pid *pid = NULL;
+
+		/* A batch: 32 mms to enter, or 256 pids looked at. */
+		n = 0;
+		seen = 0;
+		rcu_read_lock();
+		while (n < ARRAY_SIZE(mms) && seen++ < 256 &&
+		       (pid = find_ge_pid(next, &init_pid_ns))) {
+			struct task_struct *p, *t;
+			struct mm_struct *mm;
+
+			next = pid_nr(pid) + 1;
+			p = pid_task(pid, PIDTYPE_TGID);
+			if (!p || (p->flags & PF_KTHREAD))
+				continue;
+			t = find_lock_task_mm(p);
+			if (!t)
+				continue;
+			mm = t->mm;
+			if (!test_bit(MMF_VM_MERGEABLE, &mm->flags) &&
+			    !mm_zero_scope_refused(mm) && mmget_not_zero(mm))
+				mms[n++] = mm;
+			task_unlock(t);
+		}
+		done = seen <= 256 && !pid;
+		rcu_read_unlock();
+
+		for (i = 0; i < n; i++) {
+			if (!err)
+				err = __ksm_enter(mms[i]);
+			/* ksmd must not run exit_mmap() of the last user. */
+			mmput_async(mms[i]);
+		}
+		cond_resched();
+	} while (!done && !err && !kthread_should_stop() &&
+		 !freezing(current));
+}
+
+/*
+ * ksm_zero_scope_enrol - with zero_pages_scope "all", enrol the mms that
+ * have appeared since the last time
+ *
+ * Called by ksmd between its batches, at most once a second but at once
+ * after a write of "all": the mms forked or exec()ed meanwhile get their
+ * first visit in the next full scan, as they would if fork or exec had
+ * entered them (__ksm_enter() puts them behind the cursor). So exec and a
+ * fork whose child inherits nothing for KSM (see __ksm_fork()) pay nothing
+ * for the scope, and a process that lives between two enrolments never
+ * costs an mm_slot.
+ */
+static void ksm_zero_scope_enrol(void)
+{
+	if (!ksm_zero_scope_on() || !(READ_ONCE(ksm_run) & KSM_RUN_MERGE))
+		return;
+	if (!READ_ONCE(ksm_zero_scope_enrol_due) &&
+	    time_before(jiffies, ksm_zero_scope_enrolled + HZ))
+		return;
+	WRITE_ONCE(ksm_zero_scope_enrol_due, false);
+	ksm_zero_scope_enrolled = jiffies;
+	ksm_enrol_all_mms();
+}
+#else
+static inline void ksm_zero_scope_enrol(void)
+{
+}
+#endif
+
 static int ksmd_should_run(void)
 {
 	/* With zero_pages_scope "all", ksmd fills its list itself. */
@@ -4268,6 +4281,7 @@ static int ksm_scan_thread(void *nothing)
 	set_user_nice(current, 5);
 
 	while (!kthread_should_stop()) {
+		ksm_zero_scope_enrol();
 		mutex_lock(&ksm_thread_mutex);
 		wait_while_offlining();
 		if (ksmd_should_run()) {
@@ -4277,10 +4291,16 @@ static int ksm_scan_thread(void *nothing)
 		mutex_unlock(&ksm_thread_mutex);
 
 		if (ksmd_should_run()) {
+			long timeout;
+
 			sleep_ms = READ_ONCE(ksm_thread_sleep_millisecs);
+			timeout = msecs_to_jiffies(sleep_ms);
+			/* Nothing to scan before the next enrolment. */
+			if (list_empty(&ksm_mm_head.slot.mm_node))
+				timeout = max(timeout, (long)HZ);
 			wait_event_freezable_timeout(ksm_iter_wait,
 				sleep_ms != READ_ONCE(ksm_thread_sleep_millisecs),
-				msecs_to_jiffies(sleep_ms));
+				timeout);
 		} else {
 			wait_event_freezable(ksm_thread_wait,
 				ksmd_should_run() || kthread_should_stop());
@@ -4297,7 +4317,7 @@ static void __ksm_add_vma(struct vm_area_struct *vma)
 		return;
 
 	if (vma_ksm_compatible(vma))
-		vm_flags_set(vma, VM_MERGEABLE);
+		vm_flags_mod(vma, VM_MERGEABLE, VM_UNMERGEABLE);
 }
 
 static int __ksm_del_vma(struct vm_area_struct *vma)
@@ -4392,9 +4412,8 @@ int ksm_enable_merge_any(struct mm_struct *mm)
 {
 	int err;
 
-	clear_bit(MMF_VM_UNMERGEABLE, &mm->flags);
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
-		return 0;
+		goto out;
 
 	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
 		err = __ksm_enter(mm);
@@ -4404,38 +4423,18 @@ int ksm_enable_merge_any(struct mm_struct *mm)
 
 	set_bit(MMF_VM_MERGE_ANY, &mm->flags);
 	ksm_add_vmas(mm);
+out:
+	/* Merging everything takes back an earlier "no" to the zero scope. */
+	clear_bit(MMF_VM_UNMERGEABLE, &mm->flags);
 
 	return 0;
 }
 
-/**
- * ksm_disable_merge_any - Disable merging on all compatible VMA's of the mm,
- *			   previously enabled via ksm_enable_merge_any().
- *
- * Disabling merging implies unmerging any merged pages, like setting
- * MADV_UNMERGEABLE would. If unmerging fails, the whole operation fails and
- * merging on all compatible VMA's remains enabled.
- *
- * It is also the owner's "no" to zero_pages_scope "all", set even if merging
- * was not enabled: the zero pages that the scope placed are unshared, and
- * the scope leaves the process, and those it forks and execs, alone.
- *
- * @mm: Pointer to mm
- *
- * Returns 0 on success, otherwise error code
- */
-int ksm_disable_merge_any(struct mm_struct *mm)
+/* Undo ksm_enable_merge_any(), for prctl() and for ksm_disable(). */
+static int __ksm_disable_merge_any(struct mm_struct *mm)
 {
 	int err;
 
-	if (IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) &&
-	    !test_and_set_bit(MMF_VM_UNMERGEABLE, &mm->flags)) {
-		err = unmerge_zero_only_vmas(mm);
-		if (err) {
-			clear_bit(MMF_VM_UNMERGEABLE, &mm->flags);
-			return err;
-		}
-	}
 	if (!test_bit(MMF_VM_MERGE_ANY, &mm->flags))
 		return 0;
 
@@ -4449,6 +4448,46 @@ int ksm_disable_merge_any(struct mm_struct *mm)
 	return 0;
 }
 
+/**
+ * ksm_disable_merge_any - PR_SET_MEMORY_MERGE 0: disable merging on all
+ *			   compatible VMA's of the mm, and keep
+ *			   zero_pages_scope "all" out of it
+ *
+ * Disabling merging implies unmerging any merged pages, like setting
+ * MADV_UNMERGEABLE would. If unmerging fails, the whole operation fails and
+ * merging on all compatible VMA's remains enabled.
+ *
+ * It is also the owner's "no" to zero_pages_scope "all", said even if
+ * merging was not enabled: the zero pages that the scope placed are
+ * unshared, and the scope leaves the process, and those it forks and
+ * execs, alone (MMF_VM_UNMERGEABLE), until PR_SET_MEMORY_MERGE 1.
+ *
+ * @mm: Pointer to mm, its mmap_lock held for write
+ *
+ * Returns 0 on success, otherwise error code
+ */
+int ksm_disable_merge_any(struct mm_struct *mm)
+{
+	bool refused = false;
+	int err;
+
+	mmap_assert_write_locked(mm);
+	if (IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) &&
+	    !test_and_set_bit(MMF_VM_UNMERGEABLE, &mm->flags)) {
+		refused = true;
+		err = unmerge_zero_only_vmas(mm);
+		if (err)
+			goto fail;
+	}
+	err = __ksm_disable_merge_any(mm);
+	if (!err)
+		return 0;
+fail:
+	if (refused)
+		clear_bit(MMF_VM_UNMERGEABLE, &mm->flags);
+	return err;
+}
+
 int ksm_disable(struct mm_struct *mm)
 {
 	mmap_assert_write_locked(mm);
@@ -4456,7 +4495,7 @@ int ksm_disable(struct mm_struct *mm)
 	if (!test_bit(MMF_VM_MERGEABLE, &mm->flags))
 		return 0;
 	if (test_bit(MMF_VM_MERGE_ANY, &mm->flags))
-		return ksm_disable_merge_any(mm);
+		return __ksm_disable_merge_any(mm);
 	return ksm_del_vmas(mm);
 }
 
@@ -4469,8 +4508,9 @@ int ksm_disable(struct mm_struct *mm)
  */
 static bool vma_refusable(struct vm_area_struct *vma)
 {
-	return IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) && VM_UNMERGEABLE &&
-	       vma_is_anonymous(vma);
+	return IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) &&
+	       VM_UNMERGEABLE != VM_NONE && vma_is_anonymous(vma) &&
+	       vma_ksm_compatible(vma);
 }
 
 /* MADV_UNMERGEABLE on a vma that is not VM_MERGEABLE: keep the scope out. */
@@ -4497,6 +4537,7 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 
 	switch (advice) {
 	case MADV_MERGEABLE:
+		*vm_flags &= ~VM_UNMERGEABLE;
 		if (vma->vm_flags & VM_MERGEABLE)
 			return 0;
 		if (!vma_ksm_compatible(vma))
@@ -4509,7 +4550,6 @@ int ksm_madvise(struct vm_area_struct *vma, unsigned long start,
 		}
 
 		*vm_flags |= VM_MERGEABLE;
-		*vm_flags &= ~VM_UNMERGEABLE;
 		break;
 
 	case MADV_UNMERGEABLE:
@@ -5671,6 +5711,11 @@ static int __init ksm_init(void)
 {
 	struct task_struct *ksm_thread;
 	int err;
+
+	/* VM_UNMERGEABLE takes a bit that 6.12 leaves free: keep it so. */
+	BUILD_BUG_ON(VM_UNMERGEABLE & (VM_UFFD_MINOR | VM_ALLOW_ANY_UNCACHED |
+				       VM_DROPPABLE | VM_SHADOW_STACK |
+				       VM_MTE | VM_MTE_ALLOWED | VM_MERGEABLE));
 
 	/* The correct value depends on page size and endianness */
 	zero_checksum = calc_checksum(ZERO_PAGE(0));

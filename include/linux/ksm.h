@@ -148,21 +148,6 @@ static inline long mm_ksm_zero_pages(struct mm_struct *mm)
 	return atomic_long_read(&mm->ksm_zero_pages);
 }
 
-#ifdef CONFIG_KSM_ZERO_PAGES_ALL
-extern bool ksm_zero_pages_all;
-
-/* Does ksmd look for zero pages in every user mm (zero_pages_scope)? */
-static inline bool ksm_zero_scope_all(void)
-{
-	return READ_ONCE(ksm_zero_pages_all);
-}
-#else
-static inline bool ksm_zero_scope_all(void)
-{
-	return false;
-}
-#endif
-
 static inline void ksm_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 {
 	/* Adding mm to ksm is best effort on fork. */

@@ -64,6 +64,12 @@ static inline int get_dumpable(struct mm_struct *mm)
  * on NFS restore
  */
 //#define MMF_EXE_FILE_CHANGED	18	/* see prctl_set_mm_exe_file() */
+/*
+ * PR_SET_MEMORY_MERGE 0 was set: KSM's zero_pages_scope "all" leaves the
+ * process alone. Inherited over fork and exec, as MMF_VM_MERGE_ANY is.
+ */
+#define MMF_VM_UNMERGEABLE	18
+#define MMF_VM_UNMERGEABLE_MASK	(1 << MMF_VM_UNMERGEABLE)
 
 #define MMF_HAS_UPROBES		19	/* has uprobes */
 #define MMF_RECALC_UPROBES	20	/* MMF_HAS_UPROBES can be wrong */
@@ -94,13 +100,6 @@ static inline int get_dumpable(struct mm_struct *mm)
 
 #define MMF_TOPDOWN		31	/* mm searches top down by default */
 #define MMF_TOPDOWN_MASK	(1 << MMF_TOPDOWN)
-
-/*
- * PR_SET_MEMORY_MERGE 0 was set: KSM's zero_pages_scope "all" leaves the
- * process alone. Inherited over fork and exec, as MMF_VM_MERGE_ANY is.
- */
-#define MMF_VM_UNMERGEABLE	15
-#define MMF_VM_UNMERGEABLE_MASK	(1 << MMF_VM_UNMERGEABLE)
 
 #define MMF_INIT_MASK		(MMF_DUMPABLE_MASK | MMF_DUMP_FILTER_MASK |\
 				 MMF_DISABLE_THP_MASK | MMF_HAS_MDWE_MASK |\

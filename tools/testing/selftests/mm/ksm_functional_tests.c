@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -359,19 +360,73 @@ static long ksm_get_global_zero_pages(void)
 	return strtol(buf, NULL, 10);
 }
 
+/* The ksm_zero_pages of process @pid (0 if it has no mm), -1 on error. */
+static long ksm_get_zero_pages_of(pid_t pid)
+{
+	char path[64], buf[200], *field;
+	ssize_t ret;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ret = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (ret < 0)
+		return -1;
+	buf[ret] = 0;
+	field = strstr(buf, "ksm_zero_pages");
+	return field ? strtol(field + strcspn(field, "0123456789"), NULL, 10) : 0;
+}
+
+/*
+ * Does the global ksm_zero_pages equal the sum of every process's? Other
+ * processes may map or unmap KSM zero pages between the reads: a few
+ * tries, and the last figures in *@global and *@sum.
+ */
+static bool ksm_zero_pages_add_up(long *global, long *sum)
+{
+	struct dirent *d;
+	int try;
+
+	for (try = 0; try < 5; try++) {
+		DIR *proc = opendir("/proc");
+
+		if (!proc)
+			return false;
+		*sum = 0;
+		*global = ksm_get_global_zero_pages();
+		while ((d = readdir(proc))) {
+			long n;
+
+			if (d->d_name[0] < '1' || d->d_name[0] > '9')
+				continue;
+			n = ksm_get_zero_pages_of(atoi(d->d_name));
+			if (n > 0)
+				*sum += n;
+		}
+		closedir(proc);
+		if (*global >= 0 && *global == *sum)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /*
  * Fork copies no PTE of MADV_DONTFORK and MADV_WIPEONFORK areas: a child
- * counts as its own only the KSM zero pages it maps, and the global count
- * comes back to what it was once the children are gone. ksmd is stopped
- * (run=0) while counting, so that only the forks change the counts. The
- * parent may have more KSM zero pages than those of the range (with
+ * counts as its own only the KSM zero pages it maps (read by the parent
+ * while the child waits), and the global count is the sum of every
+ * process's count after each fork. ksmd is stopped (run=0) while counting.
+ * The parent may have more KSM zero pages than those of the range (with
  * zero_pages_scope "all"): the child has those too.
  */
 static void test_fork_ksm_zero_pages(void)
 {
 	const unsigned int size = 4 * MiB, quarter = size / 4;
-	long before, after, mine, child_pages = -1;
-	int i, status, bad = 0;
+	long mine, child_pages = -1, child, global = -1, sum = -1;
+	int i, status, bad = 0, unbalanced = 0;
 	char *map;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
@@ -388,8 +443,12 @@ static void test_fork_ksm_zero_pages(void)
 	map = mmap_and_merge_range(0x00, size, PROT_READ | PROT_WRITE, KSM_MERGE_MADVISE);
 	if (map == MAP_FAILED)
 		return;
+	if (write(ksm_fd, "0", 1) != 1) {
+		ksft_test_result_fail("run=0 failed\n");
+		goto unmap;
+	}
 	mine = get_my_ksm_zero_pages();
-	if (write(ksm_fd, "0", 1) != 1 || mine < size / pagesize) {
+	if (mine < size / pagesize) {
 		ksft_test_result_fail("zero pages not merged\n");
 		goto unmap;
 	}
@@ -399,28 +458,34 @@ static void test_fork_ksm_zero_pages(void)
 		goto unmap;
 	}
 	child_pages = mine - 2 * quarter / pagesize;
-	before = ksm_get_global_zero_pages();
 	for (i = 0; i < 10; i++) {
-		pid_t pid = fork();
+		int go[2];
+		pid_t pid;
+		char c;
 
+		if (pipe(go))
+			break;
+		pid = fork();
 		if (pid < 0)
 			break;
 		if (!pid) {
-			/* /proc/self was the parent's when it was opened. */
-			close(proc_self_ksm_stat_fd);
-			proc_self_ksm_stat_fd = open("/proc/self/ksm_stat",
-						     O_RDONLY);
-			/* All but the two quarters marked. */
-			_exit(get_my_ksm_zero_pages() == child_pages ? 0 : 1);
+			close(go[1]);
+			/* Wait, touching nothing, while the parent reads. */
+			_exit(read(go[0], &c, 1) < 0);
 		}
-		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-		    WEXITSTATUS(status))
+		close(go[0]);
+		child = ksm_get_zero_pages_of(pid);
+		if (child != child_pages)
 			bad++;
+		close(go[1]);
+		if (waitpid(pid, &status, 0) != pid)
+			bad++;
+		if (!ksm_zero_pages_add_up(&global, &sum))
+			unbalanced++;
 	}
-	after = ksm_get_global_zero_pages();
-	ksft_print_msg("10 forks, %d children with a count other than %ld; global ksm_zero_pages %ld before, %ld after\n",
-		       bad, child_pages, before, after);
-	ksft_test_result(i == 10 && !bad && before >= 0 && after == before,
+	ksft_print_msg("10 forks: %d children with a count other than %ld; %d times the global ksm_zero_pages (last %ld) was not the sum of all processes' (%ld)\n",
+		       bad, child_pages, unbalanced, global, sum);
+	ksft_test_result(i == 10 && !bad && !unbalanced,
 			 "KSM zero pages counted where fork copies them\n");
 unmap:
 	munmap(map, size);
@@ -428,15 +493,16 @@ unmap:
 
 /*
  * A fork that fails half-way (killed while it copies many vmas) leaves the
- * counts as they were: the child's count is what it mapped, and its exit
- * gives that back.
+ * counts exact: the child's count is what it mapped, and its exit gives
+ * that back. The forking processes are killed after various delays; this
+ * process reaps their children too (a child subreaper).
  */
 static void test_fork_killed_ksm_zero_pages(void)
 {
 	const unsigned int size = 8 * MiB;
-	long before, after;
+	long global = -1, sum = -1;
 	unsigned long offs;
-	int i, status;
+	int i, unbalanced = 0;
 	char *map;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
@@ -449,14 +515,14 @@ static void test_fork_killed_ksm_zero_pages(void)
 	map = mmap_and_merge_range(0x00, size, PROT_READ | PROT_WRITE, KSM_MERGE_MADVISE);
 	if (map == MAP_FAILED)
 		return;
-	if (write(ksm_fd, "0", 1) != 1) {
-		ksft_test_result_fail("run=0 failed\n");
+	if (write(ksm_fd, "0", 1) != 1 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) {
+		ksft_test_result_fail("run=0 or PR_SET_CHILD_SUBREAPER failed\n");
 		goto unmap;
 	}
 	/* A vma per 2 pages: each fork takes a while to copy them. */
 	for (offs = 0; offs < size; offs += 4 * pagesize)
 		mprotect(map + offs, 2 * pagesize, PROT_READ);
-	before = ksm_get_global_zero_pages();
 	for (i = 0; i < 20; i++) {
 		pid_t pid = fork();
 
@@ -475,14 +541,16 @@ static void test_fork_killed_ksm_zero_pages(void)
 		}
 		usleep(1000 + (i * 7919) % 20000);
 		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		/* The killed child, and any grandchild it left to us. */
+		while (waitpid(-1, NULL, 0) > 0)
+			;
+		if (!ksm_zero_pages_add_up(&global, &sum))
+			unbalanced++;
 	}
-	/* Reaped grandchildren are gone; orphans are reaped by init. */
-	usleep(100000);
-	after = ksm_get_global_zero_pages();
-	ksft_print_msg("20 forking children killed; global ksm_zero_pages %ld before, %ld after\n",
-		       before, after);
-	ksft_test_result(i == 20 && before >= 0 && after == before,
+	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+	ksft_print_msg("20 forking children killed: %d times the global ksm_zero_pages (last %ld) was not the sum of all processes' (%ld)\n",
+		       unbalanced, global, sum);
+	ksft_test_result(i == 20 && !unbalanced,
 			 "KSM zero pages counted across killed forks\n");
 unmap:
 	munmap(map, size);
