@@ -1355,7 +1355,6 @@ static int remove_all_stable_nodes(void)
 	return err;
 }
 
-
 static int unmerge_and_remove_all_rmap_items(void)
 {
 	/* Do the unstable trees hold items of the current seqnr? */
@@ -4508,9 +4507,9 @@ int ksm_disable(struct mm_struct *mm)
  */
 static bool vma_refusable(struct vm_area_struct *vma)
 {
+	/* CONFIG_KSM_ZERO_PAGES_ALL needs 64BIT, where VM_UNMERGEABLE is. */
 	return IS_ENABLED(CONFIG_KSM_ZERO_PAGES_ALL) &&
-	       VM_UNMERGEABLE != VM_NONE && vma_is_anonymous(vma) &&
-	       vma_ksm_compatible(vma);
+	       vma_is_anonymous(vma) && vma_ksm_compatible(vma);
 }
 
 /* MADV_UNMERGEABLE on a vma that is not VM_MERGEABLE: keep the scope out. */

@@ -69,7 +69,7 @@ static inline int get_dumpable(struct mm_struct *mm)
  * process alone. Inherited over fork and exec, as MMF_VM_MERGE_ANY is.
  */
 #define MMF_VM_UNMERGEABLE	18
-#define MMF_VM_UNMERGEABLE_MASK	(1 << MMF_VM_UNMERGEABLE)
+#define MMF_VM_UNMERGEABLE_MASK	BIT(MMF_VM_UNMERGEABLE)
 
 #define MMF_HAS_UPROBES		19	/* has uprobes */
 #define MMF_RECALC_UPROBES	20	/* MMF_HAS_UPROBES can be wrong */

@@ -483,8 +483,9 @@ static void test_fork_ksm_zero_pages(void)
 		if (!ksm_zero_pages_add_up(&global, &sum))
 			unbalanced++;
 	}
-	ksft_print_msg("10 forks: %d children with a count other than %ld; %d times the global ksm_zero_pages (last %ld) was not the sum of all processes' (%ld)\n",
-		       bad, child_pages, unbalanced, global, sum);
+	ksft_print_msg("10 forks: %d child counts not %ld\n", bad, child_pages);
+	ksft_print_msg("%d times global %ld != sum of ksm_stat %ld\n",
+		       unbalanced, global, sum);
 	ksft_test_result(i == 10 && !bad && !unbalanced,
 			 "KSM zero pages counted where fork copies them\n");
 unmap:
@@ -548,7 +549,7 @@ static void test_fork_killed_ksm_zero_pages(void)
 			unbalanced++;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
-	ksft_print_msg("20 forking children killed: %d times the global ksm_zero_pages (last %ld) was not the sum of all processes' (%ld)\n",
+	ksft_print_msg("20 kills: %d times global %ld != sum of ksm_stat %ld\n",
 		       unbalanced, global, sum);
 	ksft_test_result(i == 20 && !unbalanced,
 			 "KSM zero pages counted across killed forks\n");

@@ -577,13 +577,13 @@ static void test_fork_dontfork(void)
 		goto out;
 	}
 	zero1 = ksm_sysfs_read("ksm_zero_pages");
-	ksft_print_msg("child exit status %d, ksm_zero_pages %ld before the fork, %ld after the child\n",
+	ksft_print_msg("child exit status %d, ksm_zero_pages %ld, then %ld\n",
 		       WEXITSTATUS(status), zero0, zero1);
 	ok = WIFEXITED(status) && !WEXITSTATUS(status) && zero1 == zero0 &&
 	     anon_huge_kb(p) == 0;
 out:
 	unmap_thps(raw, 3);
-	ksft_test_result(ok, "fork leaves out MADV_DONTFORK and MADV_WIPEONFORK huge zero PMDs, and counts so\n");
+	ksft_test_result(ok, "fork counts no DONTFORK or WIPEONFORK huge zero PMD\n");
 }
 
 /*

@@ -736,7 +736,7 @@ static void test_madv_unmergeable(enum area_kind kind, const char *what)
 	ok = n_all == NR_ZERO && n_unmerged == NR_ZERO / 2 &&
 	     n_later == NR_ZERO / 2 && n_back == NR_ZERO && d;
 out:
-	ksft_print_msg("%s: merged %ld, after MADV_UNMERGEABLE of half %ld, two scans later %ld, after MADV_MERGEABLE %ld\n",
+	ksft_print_msg("%s: merged %ld, unmergeable half %ld, later %ld, back %ld\n",
 		       what, n_all, n_unmerged, n_later, n_back);
 	helper_stop(&h);
 	ksft_test_result(ok, "MADV_UNMERGEABLE keeps \"all\" out of %s memory\n",
@@ -769,7 +769,7 @@ static void test_prctl_refused(bool exec)
 	get = helper_cmd(&h, 'g');
 	ok = n_all == (exec ? 0 : NR_ZERO) && n_refused == 0 && get == '0' && d;
 out:
-	ksft_print_msg("merged %ld, after PR_SET_MEMORY_MERGE 0 and two scans %ld, PR_GET_MEMORY_MERGE %c\n",
+	ksft_print_msg("merged %ld, refused %ld, PR_GET_MEMORY_MERGE %c\n",
 		       n_all, n_refused, get ? get : '?');
 	helper_stop(&h);
 	ksft_test_result(ok, "PR_SET_MEMORY_MERGE 0 keeps \"all\" out%s\n",
