@@ -48,7 +48,8 @@ as_root() {
 }
 
 PACKAGES="make gcc patch bc bison flex libelf-dev libssl-dev cpio xz-utils
-	ccache busybox-static qemu-system-x86 libnuma-dev gnuplot-nox git python3"
+	ccache busybox-static qemu-system-x86 libnuma-dev liburing-dev gnuplot-nox
+	git python3"
 # Only for check: the cross compilers of its builds for other architectures,
 # sparse, and Sphinx for the documentation build.
 CHECK_PACKAGES="gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu
@@ -165,8 +166,12 @@ step_kernel() {
 build_selftests() {
 	local src=$1 build=$2 dest=$3
 	local mm=$src/tools/testing/selftests/mm
+	# -fmacro-prefix-map: __FILE__ as the kselftest Makefile, which
+	# compiles in the source directory, has it (gup_longterm makes its
+	# "local tmpfile" from it, in the directory it runs in).
 	local cflags="-Wall -O2 -static -U_FORTIFY_SOURCE -I$src/tools/testing/selftests
-		-I$build/hdr/include -I$src/tools/include -I$src/tools/include/uapi -I$src"
+		-I$build/hdr/include -I$src/tools/include -I$src/tools/include/uapi -I$src
+		-fmacro-prefix-map=$mm/="
 	local libs="-lrt -lpthread -lm"
 	mkdir -p "$dest/mm"
 	# A tree at an earlier patch of the series (make bisect) has fewer
@@ -208,12 +213,38 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_stress_tests" \
 		"$mm/ksm_stress_tests.c" $libs
-	# Upstream's soft-dirty test, run by tests.list under ksm_all_on.sh
-	# (every KSM feature on, the knobs put back afterwards).
+	# Upstream's soft-dirty test, run by tests.list with the defaults and
+	# under ksm_all_on.sh (every KSM feature on, the knobs put back
+	# afterwards).
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/soft-dirty" "$mm/soft-dirty.c" "$mm/vm_util.c" \
 		"$mm/thp_settings.c" $libs
+	# Upstream's mm selftests that KSM can disturb, run by tests.list
+	# with the defaults and again under ksm_all_on.sh, built as their
+	# Makefile builds them. local_config.h is what check_config.sh would
+	# write: liburing (io_uring fixed buffers in cow and gup_longterm)
+	# when it links.
+	local gen=$build/selftests-gen uring=""
+	mkdir -p "$gen"
+	if printf '#include <liburing.h>\nint main(void) { struct io_uring r; return io_uring_queue_init(1, &r, 0); }\n' |
+		command gcc -static -x c -o "$gen/uring-probe" - -luring 2>/dev/null; then
+		echo "#define LOCAL_CONFIG_HAVE_LIBURING 1" > "$gen/local_config.h"
+		uring=-luring
+	else
+		echo "// No liburing support found" > "$gen/local_config.h"
+	fi
+	local t
+	for t in cow gup_longterm mkdirty madv_populate mlock2-tests; do
+		# shellcheck disable=SC2086
+		gcc $cflags -I"$gen" -o "$dest/mm/$t" "$mm/$t.c" "$mm/vm_util.c" \
+			"$mm/thp_settings.c" $libs $uring
+	done
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/uffd-unit-tests" "$mm/uffd-unit-tests.c" \
+		"$mm/uffd-common.c" "$mm/vm_util.c" "$mm/thp_settings.c" $libs
 	cp "$h/guest/ksm_all_on.sh" "$dest/mm/ksm_all_on.sh"
+	# cow with zram swap (see the script).
+	cp "$h/guest/zram_swap.sh" "$dest/mm/zram_swap.sh"
 	# ksm_tests -N -m 1 under smart_scan=0 (see the script).
 	cp "$h/guest/ksm_smart_scan_off.sh" "$dest/mm/ksm_smart_scan_off.sh"
 	unset -f gcc
@@ -257,6 +288,129 @@ boot() {
 
 # Lines of the kernel log that fail a run.
 SPLAT='BUG:|WARNING:|Oops|kernel BUG|KASAN|UBSAN|circular locking|lock(dep|ing) (is turned off|.*detected)|INFO: task .* blocked|general protection fault|Kernel panic|Call Trace:'
+
+# compare_allon LOGDIR: the verdicts of each program run under
+# ksm_all_on.sh against those of its plain run in the same guest, the one
+# whose command line is the same without "./ksm_all_on.sh " (the first,
+# if there are several). Compared: each numbered TAP subtest (ok, not ok,
+# SKIP; a number printed twice keeps its worst result, as in summarize),
+# each "Testing NAME... done|skipped|failed" case of uffd-unit-tests, and
+# the program's own result (ok, SKIP, not ok with its exit status or
+# timeout). Prints one "ALLON-DIFF:" line per difference, and one for an
+# all-on run that has no plain run; prints their number to the file
+# LOGDIR/allon-diffs and "ALLON: N all-on runs compared with the defaults"
+# to LOGDIR/allon-pairs.
+compare_allon() {
+	local dir=$1
+	awk -v diffs="$dir/allon-diffs" -v pairs="$dir/allon-pairs" '
+		function verdict(line,   v) {
+			if (line ~ /^ok / && line ~ /# SKIP/) return "skip"
+			if (line ~ /^ok /) return "ok"
+			v = line
+			if (!sub(/.* # /, "", v)) return "not ok"
+			return "not ok (" v ")"
+		}
+		# One subtest: the first result, unless a later one is a
+		# failure (forked children print inherited buffers twice).
+		function subtest(id, r, desc) {
+			if (!((prog, id) in res))
+				ids[prog] = ids[prog] SUBSEP id
+			else if (r !~ /^(not ok|failed)/)
+				return
+			res[prog, id] = r
+			text[prog, id] = desc
+		}
+		/^# selftests: / {
+			prog++
+			cmd[prog] = $0
+			sub(/^# selftests: [^:]*: /, "", cmd[prog])
+			pending = ""
+			next
+		}
+		/^# (ok|not ok) [0-9]+/ {
+			num = ($2 == "ok") ? $3 : $4
+			desc = $0
+			sub(/^# (ok|not ok) [0-9]+ ?/, "", desc)
+			r = ($2 == "ok") ? "ok" : "not ok"
+			if (desc ~ /# SKIP/) r = "skip"
+			sub(/ *# SKIP.*/, "", desc)
+			subtest(num, r, desc)
+			next
+		}
+		# uffd-unit-tests: "Testing NAME... " then done, skipped [reason:
+		# ...] or failed [reason: ...], on the same line or a later one.
+		/^# Testing .*\.\.\. / {
+			pending = $0
+			sub(/^# Testing /, "", pending)
+			sub(/\.\.\. .*/, "", pending)
+			rest = $0
+			sub(/^# Testing .*\.\.\. /, "", rest)
+			$0 = "# " rest
+		}
+		pending != "" && /^# (.*[ )])?(done|skipped \[|failed \[)/ {
+			r = ($0 ~ /failed \[/) ? "failed" : ($0 ~ /skipped \[/) ? "skipped" : "done"
+			subtest("uffd:" pending, r, pending)
+			pending = ""
+			next
+		}
+		/^(ok|not ok) [0-9]+ selftests: / {
+			result[prog] = verdict($0)
+		}
+		END {
+			n = 0; compared = 0
+			for (p = 1; p <= prog; p++) {
+				c = cmd[p]
+				if (c !~ /^\.\/ksm_all_on\.sh /) {
+					if (!(c in plain)) plain[c] = p
+					continue
+				}
+				sub(/^\.\/ksm_all_on\.sh /, "", c)
+				allon[p] = c
+				runs[c]++
+			}
+			for (p = 1; p <= prog; p++) {
+				if (!(p in allon)) continue
+				c = allon[p]
+				name = c
+				if (runs[c] > 1) name = c " (all-on run " ++seen[c] " of " runs[c] ")"
+				if (!(c in plain)) {
+					print "ALLON-DIFF: " name ": no run with the defaults to compare with"
+					n++
+					continue
+				}
+				compared++
+				d = plain[c]
+				# Subtests of the plain run, then those only the
+				# all-on run has.
+				split("", done)
+				m = split(ids[d] ids[p], list, SUBSEP)
+				for (i = 2; i <= m; i++) {
+					id = list[i]
+					if (id == "" || id in done) continue
+					done[id] = 1
+					a = ((d, id) in res) ? res[d, id] : "missing"
+					b = ((p, id) in res) ? res[p, id] : "missing"
+					if (a == b) continue
+					desc = ((d, id) in text) ? text[d, id] : text[p, id]
+					# A failure often says why in the description.
+					if ((d, id) in text && (p, id) in text && text[p, id] != desc)
+						b = b ": \"" text[p, id] "\""
+					label = (id ~ /^uffd:/) ? "" : id " "
+					printf "ALLON-DIFF: %s: subtest %s\047%s\047: default %s, all-on %s\n", name, label, desc, a, b
+					n++
+				}
+				a = (d in result) ? result[d] : "no result"
+				b = (p in result) ? result[p] : "no result"
+				if (a != b) {
+					printf "ALLON-DIFF: %s: exit: default %s, all-on %s\n", name, a, b
+					n++
+				}
+			}
+			print n > diffs
+			print "ALLON: " compared " all-on runs compared with the defaults, " n " difference(s)" > pairs
+		}
+	' "$dir/results.log"
+}
 
 # summarize LOGDIR: count the TAP results. A program that prints its own
 # TAP counts each of its subtests; one that does not counts once by its exit
@@ -314,6 +468,13 @@ summarize() {
 		printf '%s\n' "$splats" | head -20 | sed 's/^/    /'
 		failed=$((failed + 1))
 	fi
+	# Every difference between an all-on run and its plain run counts
+	# as a failure.
+	compare_allon "$dir"
+	local diffs
+	diffs=$(cat "$dir/allon-diffs")
+	cat "$dir/allon-pairs"
+	failed=$((failed + diffs))
 	[ "$failed" -eq 0 ] || verdict=1
 	echo "$passed passed, $failed failed, $skipped skipped"
 	return $verdict
@@ -474,7 +635,7 @@ step_bisect() {
 		make_initramfs "$g/root" test "$g/initramfs.cpio"
 		boot "$OUT/build/series/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$dir" || true
 		line=$(summarize "$dir" | tail -n1) || rc=1
-		summarize "$dir" | grep '^FAIL' | sed 's/^/    /' || true
+		summarize "$dir" | grep -E '^(FAIL|ALLON-DIFF)' | sed 's/^/    /' || true
 		echo "patch $st: $line (${names[n]})" | tee -a "$OUT/bisect.log"
 	done
 	"$h/apply.sh" --reset-from "$OUT/src/base" "$OUT/src/series" > /dev/null ||

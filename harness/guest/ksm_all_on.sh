@@ -3,14 +3,15 @@
 #
 # ksm_all_on.sh PROGRAM [ARG...]: run PROGRAM (in the guest, from
 # tests.list) while ksmd runs with every feature of the series on:
-# use_zero_pages=1, zero_pages_scope=all, unstable_refresh_millisecs=1000,
-# pages_to_scan=1000, sleep_millisecs=20, run=1. The values it found are
-# written back afterwards, after a run=2 that unmerges what ksmd merged
-# meanwhile (zero_pages_scope goes back first). A knob that this kernel
-# does not have (the base) is left out, and said so. Exits with PROGRAM's
-# status.
+# use_zero_pages=1, zero_pages_scope=all, zero_pages_min_age=0,
+# unstable_refresh_millisecs=1000, pages_to_scan=1000, sleep_millisecs=20,
+# run=1. The values it found are written back afterwards, after a run=2
+# that unmerges what ksmd merged meanwhile (zero_pages_scope goes back
+# first). A knob that this kernel does not have (the base) is left out,
+# and said so. Exits with PROGRAM's status.
 k=/sys/kernel/mm/ksm
-knobs="pages_to_scan sleep_millisecs use_zero_pages unstable_refresh_millisecs"
+knobs="pages_to_scan sleep_millisecs use_zero_pages zero_pages_min_age
+	unstable_refresh_millisecs"
 
 # put KNOB VALUE: write VALUE to KNOB if this kernel has it.
 put() {
@@ -30,11 +31,13 @@ old_scope=$(sed -n 's/.*\[\(.*\)\].*/\1/p' $k/zero_pages_scope 2>/dev/null)
 put pages_to_scan 1000
 put sleep_millisecs 20
 put use_zero_pages 1
+put zero_pages_min_age 0
 put unstable_refresh_millisecs 1000
 put zero_pages_scope all
 put run 1
 echo "ksm_all_on: $(cd $k && grep -H . run pages_to_scan sleep_millisecs \
-	use_zero_pages unstable_refresh_millisecs zero_pages_scope 2>/dev/null |
+	use_zero_pages zero_pages_min_age unstable_refresh_millisecs \
+	zero_pages_scope 2>/dev/null |
 	tr '\n' ' ')"
 
 scans=$(cat $k/full_scans)
