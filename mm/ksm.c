@@ -304,9 +304,15 @@ static unsigned int ksm_zero_pages_min_age __read_mostly;
 
 /*
  * The number of pages replaced by the zero page since boot: only ksmd
- * merges, under ksm_thread_mutex; read without locking.
+ * merges, under ksm_thread_mutex, and sysfs reads without a lock, hence
+ * WRITE_ONCE() and READ_ONCE().
  */
 static unsigned long ksm_zero_pages_merged;
+
+static void ksm_count_zero_merged(unsigned long nr)
+{
+	WRITE_ONCE(ksm_zero_pages_merged, ksm_zero_pages_merged + nr);
+}
 
 #ifdef CONFIG_KSM_ZERO_PAGES_ALL
 /*
@@ -1172,8 +1178,13 @@ static int ksm_zero_pmd_entry(pmd_t *pmdp, unsigned long addr,
 	spinlock_t *ptl;	/* the page table lock of the range */
 	pmd_t pmd = pmdp_get_lockless(pmdp);
 
-	/* A large vma without KSM zero pages takes long: we may sleep. */
+	/*
+	 * A large vma without KSM zero pages takes long: we may sleep, and
+	 * the caller may be interrupted (run=2 of a machine, MADV_UNMERGEABLE).
+	 */
 	cond_resched();
+	if (signal_pending(current))
+		return -ERESTARTSYS;
 	if (!pmd_present(pmd))
 		return 0;
 	if (pmd_leaf(pmd)) {
@@ -1226,9 +1237,10 @@ static int unmerge_zero_only_range(struct vm_area_struct *vma,
 			return 0;
 		if (signal_pending(current))
 			return -ERESTARTSYS;
-		if (walk_page_range_vma(vma, addr, end, &ksm_zero_walk_ops,
-					&found) <= 0)
-			return 0;
+		err = walk_page_range_vma(vma, addr, end, &ksm_zero_walk_ops,
+					  &found);
+		if (err <= 0)
+			return err;
 		err = break_ksm(vma, found, lock_vma);
 		if (err)
 			return err;
@@ -1573,6 +1585,22 @@ static struct vm_area_struct *find_zero_mergeable_vma(struct ksm_rmap_item *rmap
 }
 
 /*
+ * ksm_page_poisoned - @page, or the large @folio that holds it, has a memory
+ * error
+ *
+ * memory_failure() unmaps a poisoned page where it can; where it cannot (a
+ * page it could not isolate, a THP it could not split), the page stays
+ * mapped, and reading it in kernel mode is a machine check. Every path of
+ * KSM that reads a page it found mapped asks first: zero_pages_scope "all"
+ * would otherwise read the pages of every process.
+ */
+static bool ksm_page_poisoned(struct folio *folio, struct page *page)
+{
+	return PageHWPoison(page) ||
+	       (folio_test_large(folio) && folio_test_has_hwpoisoned(folio));
+}
+
+/*
  * folio_refs_explained - is @folio held by its mappings alone?
  * @extra: references the caller holds on @folio
  *
@@ -1624,7 +1652,7 @@ static void ksm_account_zero_page(struct mm_struct *mm)
 {
 	ksm_map_zero_page(mm);
 	dec_mm_counter(mm, MM_ANONPAGES);
-	ksm_zero_pages_merged++;
+	ksm_count_zero_merged(1);
 }
 
 /*
@@ -1777,24 +1805,16 @@ static int replace_page(struct vm_area_struct *vma, struct page *page,
 	VM_BUG_ON_FOLIO(folio_test_anon(kfolio) && PageAnonExclusive(kpage),
 			kfolio);
 
+	/* The zero page is merged by merge_zero_run(), never here. */
+	folio_get(kfolio);
+	folio_add_anon_rmap_pte(kfolio, kpage, vma, addr, RMAP_NONE);
+	newpte = mk_pte(kpage, vma->vm_page_prot);
 	/*
-	 * No need to check ksm_use_zero_pages here: we can only have a
-	 * zero_page here if ksm_use_zero_pages was enabled already.
+	 * Keep the uffd-wp bit: a write to the merged page must still be
+	 * reported to the userfaultfd monitor.
 	 */
-	if (!is_zero_pfn(page_to_pfn(kpage))) {
-		folio_get(kfolio);
-		folio_add_anon_rmap_pte(kfolio, kpage, vma, addr, RMAP_NONE);
-		newpte = mk_pte(kpage, vma->vm_page_prot);
-		/*
-		 * Keep the uffd-wp bit: a write to the merged page must
-		 * still be reported to the userfaultfd monitor.
-		 */
-		if (pte_uffd_wp(orig_pte))
-			newpte = pte_mkuffd_wp(newpte);
-	} else {
-		newpte = ksm_zero_pte(vma, addr, orig_pte);
-		ksm_account_zero_page(mm);
-	}
+	if (pte_uffd_wp(orig_pte))
+		newpte = pte_mkuffd_wp(newpte);
 
 	/* Preserve soft-dirty when replacing the page. */
 	if (pte_soft_dirty(orig_pte))
@@ -1956,7 +1976,8 @@ static struct folio *zero_run_folio(struct vm_area_struct *vma,
 		return NULL;
 	folio = page_folio(page);
 	if (folio_test_large(folio) || !folio_test_anon(folio) ||
-	    folio_test_ksm(folio) || folio_is_zone_device(folio))
+	    folio_test_ksm(folio) || folio_is_zone_device(folio) ||
+	    ksm_page_poisoned(folio, page))
 		return NULL;
 	return folio;
 }
@@ -2162,9 +2183,10 @@ out_unlock:
  * zero_pages_min_age, as any page), it looks at the whole folio once
  * (zero_large_folio_sample()). A PMD-mapped THP that is zero-filled
  * throughout is replaced by the huge zero page (merge_huge_zero_page()),
- * with the rules of the small pages: its PMD is write-protected and flushed
- * before the full check, and cleared and flushed before the folio's
- * references are counted, nothing but the mapping may hold the folio, and
+ * with the rules of the small pages: it is read in full, then its PMD is
+ * write-protected and flushed before it is read again, and cleared and
+ * flushed before the folio's references are counted, nothing but the
+ * mapping may hold the folio, and
  * the vma must be one where a read fault could have placed the huge zero
  * page. The PMD is marked dirty to tell it from a huge zero page mapped by
  * a read fault (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero
@@ -2190,9 +2212,14 @@ out_unlock:
  *
  * The last large folio left whole is remembered until the next full scan,
  * so that the zero-filled pages after the first are skipped without
- * another look; its other pages go on to the trees as before. Large folios
- * of mlocked vmas and of vmas armed for userfaultfd write protection, and
- * folios that something but their mappings holds, are left whole.
+ * another look; its other pages go on to the trees as before. A large
+ * folio found not zero-filled leaves a hint, a word of it that was not
+ * zero, which is read first when the scan comes back to it (in this scan
+ * or a later one): reading a whole folio on every scan, or write-protecting
+ * it, to find the same word again would cost more than the zero pages it
+ * could give back. Large folios of mlocked vmas and of vmas armed for
+ * userfaultfd write protection, folios with a poisoned page and folios that
+ * something but their mappings holds are left whole.
  */
 
 /*
@@ -2214,6 +2241,80 @@ static struct {
 	unsigned int first, end; /* its pages mapped in the PMD and vma */
 	DECLARE_BITMAP(zero, MAX_PTRS_PER_PTE);	/* those that look zero */
 } ksm_zero_thp;
+
+/*
+ * Large folios found not zero-filled, each with the index of a word of it
+ * that was not zero, looked at first when the folio comes back, in later
+ * scans too: a folio that is zero but for a few words then costs one word
+ * a scan, not a read of the whole folio. A hint needs no lifetime: it is
+ * only a place to look, and a word that is not zero shows that the folio
+ * which holds it now is not zero-filled, whatever that folio is. ksmd alone
+ * uses them, under ksm_thread_mutex.
+ */
+#define ZERO_HINT_BITS	8
+static struct zero_hint {
+	unsigned long pfn;	/* of the folio's first page */
+	unsigned long word;	/* in the folio, of sizeof(long) bytes */
+} ksm_zero_hints[1 << ZERO_HINT_BITS];
+
+#define WORDS_PER_PAGE	(PAGE_SIZE / sizeof(unsigned long))
+
+static struct zero_hint *zero_hint_of(struct folio *folio)
+{
+	return &ksm_zero_hints[hash_long(folio_pfn(folio), ZERO_HINT_BITS)];
+}
+
+static void zero_hint_set(struct folio *folio, unsigned long word)
+{
+	struct zero_hint *hint = zero_hint_of(folio);
+
+	hint->pfn = folio_pfn(folio);
+	hint->word = word;
+}
+
+/* Is the word of @folio that its hint names still not zero? */
+static bool zero_hint_holds(struct folio *folio)
+{
+	struct zero_hint *hint = zero_hint_of(folio);
+	unsigned long *w, word = hint->word;
+	bool nonzero;
+
+	if (hint->pfn != folio_pfn(folio) ||
+	    word >= folio_nr_pages(folio) * WORDS_PER_PAGE)
+		return false;
+	w = kmap_local_page(folio_page(folio, word / WORDS_PER_PAGE));
+	nonzero = w[word % WORDS_PER_PAGE];
+	kunmap_local(w);
+	return nonzero;
+}
+
+/*
+ * page_first_nonzero_word - the index of the first word of @page that is
+ * not zero, WORDS_PER_PAGE if there is none
+ */
+static unsigned long page_first_nonzero_word(struct page *page)
+{
+	void *addr = kmap_local_page(page);
+	void *nonzero = memchr_inv(addr, 0, PAGE_SIZE);
+
+	kunmap_local(addr);
+	return nonzero ? (nonzero - addr) / sizeof(unsigned long) :
+			 WORDS_PER_PAGE;
+}
+
+/*
+ * folio_page_zero_filled - page @i of @folio holds zeroes only; if not, the
+ * word that is not becomes the folio's hint
+ */
+static bool folio_page_zero_filled(struct folio *folio, unsigned long i)
+{
+	unsigned long word = page_first_nonzero_word(folio_page(folio, i));
+
+	if (word == WORDS_PER_PAGE)
+		return true;
+	zero_hint_set(folio, i * WORDS_PER_PAGE + word);
+	return false;
+}
 
 /*
  * zero_large_folio_sample - find the pages of @folio that the PMD @pmd of
@@ -2291,12 +2392,19 @@ static bool vma_huge_zero_mergeable(struct vm_area_struct *vma)
 				       PMD_ORDER);
 }
 
+/*
+ * folio_zero_filled - @folio holds zeroes only
+ *
+ * The caller holds a reference on @folio, which keeps it from being split
+ * (can_split_folio()) and so its pages from being freed: no lock is needed
+ * to read them, and none is held here, for a PMD maps up to 512 MiB.
+ */
 static bool folio_zero_filled(struct folio *folio)
 {
-	unsigned int i;
+	unsigned long i;
 
 	for (i = 0; i < folio_nr_pages(folio); i++) {
-		if (!page_zero_filled(folio_page(folio, i)))
+		if (!folio_page_zero_filled(folio, i))
 			return false;
 		cond_resched();
 	}
@@ -2311,7 +2419,10 @@ static bool folio_zero_filled(struct folio *folio)
  * As write_protect_page() does for a PTE, always with a flush, so that no
  * GUP-fast can pin @folio once it is counted. A later write fault reuses
  * the folio if it is still exclusive. Returns false if @folio is no longer
- * mapped there, or is held by something but its mappings.
+ * mapped there, or is held by something but its mappings: without the
+ * folio lock, a folio being added to the swap cache may be taken for one
+ * that is held, never the other way round; merge_huge_zero_page() counts
+ * again under the lock.
  */
 static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 				   unsigned long haddr, pmd_t *pmd,
@@ -2354,13 +2465,20 @@ unlock:
 
 /*
  * merge_huge_zero_page - replace the PMD-mapped THP @folio at @haddr by the
- * huge zero page; @folio is locked, and the caller holds a reference on it
+ * huge zero page; the caller holds a reference on @folio, not its lock
  *
- * The PMD is write-protected and flushed before the full check, which
- * reads the folio without a lock held (a PMD maps up to 512 MiB), and
- * replaced if it has not changed since but for its accessed bit. As for
- * small pages (write_protect_page(), replace_page()), each step has its own
- * mmu notifier range, so that no secondary MMU waits for the check.
+ * The folio is read in full first: a folio that is zero but where the
+ * sample missed costs that read, not an mmu notifier range (KVM zaps its
+ * mapping of the 2 MiB), a TLB flush and a write fault of its owner, and it
+ * would cost them on every scan. Only then is the PMD write-protected and
+ * flushed, the folio read again, and the PMD replaced if it has not changed
+ * since but for its accessed bit. As for small pages (write_protect_page(),
+ * replace_page()), each step has its own mmu notifier range, so that no
+ * secondary MMU waits for a read. The folio lock, which freeing its swap
+ * space needs, is held for the replacement only: a write fault on the
+ * folio waits for that lock, and the reads take up to a PMD (512 MiB with
+ * 64 KiB pages). The huge zero folio, which the first use allocates, is
+ * taken before any lock, too.
  */
 static bool merge_huge_zero_page(struct vm_area_struct *vma,
 				 unsigned long haddr, pmd_t *pmd,
@@ -2374,10 +2492,10 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	bool ok = false;
 
 	zero_folio = mm_get_huge_zero_folio(mm);
-	if (!zero_folio)
+	if (!zero_folio || !folio_zero_filled(folio))
 		return false;
 	if (!write_protect_huge_pmd(vma, haddr, pmd, folio, &orig) ||
-	    !folio_zero_filled(folio))
+	    !folio_zero_filled(folio) || !folio_trylock(folio))
 		return false;
 
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, haddr,
@@ -2406,12 +2524,13 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 		folio_free_swap(folio);
 	add_mm_counter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
 	ksm_map_zero_pages(mm, HPAGE_PMD_NR);
-	ksm_zero_pages_merged += HPAGE_PMD_NR;
-	ksm_zero_pages_thp_merged++;
+	ksm_count_zero_merged(HPAGE_PMD_NR);
+	WRITE_ONCE(ksm_zero_pages_thp_merged, ksm_zero_pages_thp_merged + 1);
 	folio_put(folio);	/* the reference of the PMD */
 	ok = true;
 unlock:
 	spin_unlock(ptl);
+	folio_unlock(folio);
 	mmu_notifier_invalidate_range_end(&range);
 	return ok;
 }
@@ -2419,6 +2538,9 @@ unlock:
 /*
  * zero_large_folio_verify - keep in ksm_zero_thp.zero the pages that are
  * zero-filled in full; false as soon as fewer than @min can be
+ *
+ * Read without a lock, as in folio_zero_filled(): the split that follows
+ * maps a page to the zero page only if it is zero-filled when it splits.
  */
 static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
 				    unsigned int min)
@@ -2427,7 +2549,7 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
 
 	for_each_set_bit(i, ksm_zero_thp.zero, folio_nr_pages(folio)) {
 		cond_resched();
-		if (page_zero_filled(folio_page(folio, i)))
+		if (folio_page_zero_filled(folio, i))
 			continue;
 		__clear_bit(i, ksm_zero_thp.zero);
 		if (--nr < min)
@@ -2476,7 +2598,7 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
 		pte = ptep_modify_prot_start(vma, a, ptep);
 		ptep_modify_prot_commit(vma, a, ptep, pte, pte_mkksm_zero(pte));
 		ksm_map_zero_page(mm);
-		ksm_zero_pages_merged++;
+		ksm_count_zero_merged(1);
 		nr++;
 		if (i == idx)
 			*claimed = true;
@@ -2516,31 +2638,40 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	 */
 	if (WARN_ON_ONCE(folio_nr_pages(folio) > MAX_PTRS_PER_PTE) ||
 	    userfaultfd_wp(vma) || (vma->vm_flags & VM_MTE) ||
-	    folio_test_has_hwpoisoned(folio) ||
-	    !folio_refs_explained(folio, 1)) {
+	    ksm_page_poisoned(folio, page) ||
+	    !folio_refs_explained(folio, 1) || zero_hint_holds(folio)) {
 		ksm_zero_thp.kept = folio;
 		return;
 	}
-	/* A folio locked by someone else is looked at from its next page. */
 	pmd = mm_find_pmd(vma->vm_mm, addr);
-	if (!pmd || !folio_trylock(folio))
+	if (!pmd)
 		return;
 	nr_zero = zero_large_folio_sample(vma, folio, page, addr, pmd,
 					  &pmd_mapped);
 	if (pmd_mapped && nr_zero == HPAGE_PMD_NR &&
-	    vma_huge_zero_mergeable(vma) &&
-	    merge_huge_zero_page(vma, ksm_zero_thp.lo, pmd, folio)) {
-		folio_unlock(folio);
-		*nr = HPAGE_PMD_NR - idx;
-		*merged = HPAGE_PMD_NR;
-		return;
+	    vma_huge_zero_mergeable(vma)) {
+		if (merge_huge_zero_page(vma, ksm_zero_thp.lo, pmd, folio)) {
+			*nr = HPAGE_PMD_NR - idx;
+			*merged = HPAGE_PMD_NR;
+			return;
+		}
+		if (zero_hint_holds(folio)) {
+			ksm_zero_thp.kept = folio;
+			return;
+		}
 	}
 
 	min = DIV_ROUND_UP(READ_ONCE(ksm_zero_pages_thp_split_min) *
 			   folio_nr_pages(folio), HPAGE_PMD_NR);
 	if (!may_split || nr_zero < min ||
-	    !zero_large_folio_verify(folio, nr_zero, min) ||
-	    split_huge_page(page)) {
+	    !zero_large_folio_verify(folio, nr_zero, min)) {
+		ksm_zero_thp.kept = folio;
+		return;
+	}
+	/* A folio locked by someone else is looked at from its next page. */
+	if (!folio_trylock(folio))
+		return;
+	if (split_huge_page(page)) {
 		folio_unlock(folio);
 		ksm_zero_thp.kept = folio;
 		return;
@@ -2731,7 +2862,7 @@ static void merge_zero_only_page(struct page *page, unsigned int *budget)
 		if (folio == zero_large_folio_kept())
 			return;
 	}
-	if (!page_zero_filled(page))
+	if (ksm_page_poisoned(folio, page) || !page_zero_filled(page))
 		return;
 	try_to_merge_with_zero_page(&ksm_zero_only_item, page, &nr, &merged);
 	zero_merge_done(&ksm_zero_only_item, nr, merged, budget);
@@ -3710,6 +3841,8 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 				goto not_found_unlock;
 
 			page += ((addr & (PMD_SIZE - 1)) >> PAGE_SHIFT);
+			if (ksm_page_poisoned(folio, page))
+				goto not_found_unlock;
 			goto found_unlock;
 		}
 		spin_unlock(ptl);
@@ -3730,7 +3863,8 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 			continue;
 		folio = page_folio(page);
 
-		if (folio_is_zone_device(folio) || !folio_test_anon(folio))
+		if (folio_is_zone_device(folio) || !folio_test_anon(folio) ||
+		    ksm_page_poisoned(folio, page))
 			continue;
 		goto found_unlock;
 	}
@@ -4107,6 +4241,11 @@ static enum refresh_result refresh_unstable_item(struct ksm_rmap_item *rmap_item
 	page = __get_mergeable_page(rmap_item);
 	mmap_read_unlock(mm);
 
+	/* A poisoned page is not read: it leaves the tree. */
+	if (page && ksm_page_poisoned(page_folio(page), page)) {
+		put_page(page);
+		page = NULL;
+	}
 	if (page) {
 		checksum = calc_checksum(page);
 		put_page(page);
@@ -4163,8 +4302,9 @@ static void refresh_unstable_tree(void)
 	}
 	if (!checked)
 		return;
-	ksm_unstable_refreshed += checked;
-	ksm_unstable_refresh_dropped += dropped;
+	WRITE_ONCE(ksm_unstable_refreshed, ksm_unstable_refreshed + checked);
+	WRITE_ONCE(ksm_unstable_refresh_dropped,
+		   ksm_unstable_refresh_dropped + dropped);
 	trace_ksm_refresh_unstable(checked, dropped, size);
 }
 
@@ -5243,7 +5383,7 @@ KSM_ATTR(zero_pages_min_age);
 static ssize_t zero_pages_merged_show(struct kobject *kobj,
 				      struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%lu\n", ksm_zero_pages_merged);
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_zero_pages_merged));
 }
 KSM_ATTR_RO(zero_pages_merged);
 
@@ -5311,7 +5451,7 @@ KSM_ATTR(unstable_refresh_millisecs);
 static ssize_t unstable_refreshed_show(struct kobject *kobj,
 				       struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%lu\n", ksm_unstable_refreshed);
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_unstable_refreshed));
 }
 KSM_ATTR_RO(unstable_refreshed);
 
@@ -5319,7 +5459,7 @@ static ssize_t unstable_refresh_dropped_show(struct kobject *kobj,
 					     struct kobj_attribute *attr,
 					     char *buf)
 {
-	return sysfs_emit(buf, "%lu\n", ksm_unstable_refresh_dropped);
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_unstable_refresh_dropped));
 }
 KSM_ATTR_RO(unstable_refresh_dropped);
 

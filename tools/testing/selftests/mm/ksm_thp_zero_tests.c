@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -322,6 +323,49 @@ out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, 1);
 	ksft_test_result(ok, "a THP with one byte set at its end is left whole\n");
+}
+
+/*
+ * Zero but for one word per THP where a sample of each page's words misses
+ * it (its first, last, quarters): ksmd must find that by reading, not by
+ * write-protecting the THP, which would cost its owner a write fault (and
+ * a KVM host a zap of the 2 MiB) on every scan.
+ */
+static void test_sample_miss(void)
+{
+	const size_t nr = 2, word = (101 * pagesize + sizeof(long)) / sizeof(long);
+	struct counts before, d;
+	struct rusage ru0, ru1;
+	char *raw = NULL, *p;
+	bool ok = false;
+	size_t i;
+
+	ksft_print_msg("[RUN] %s
+", __func__);
+	if (!setup(nr_sub))
+		goto out;
+	p = map_thps(nr, &raw);
+	if (!p)
+		goto out;
+	for (i = 0; i < nr; i++)
+		((long *)(p + i * thpsize))[word % (thpsize / sizeof(long))] = 1;
+	counts_read(&before);
+	if (!merge_and_wait(p, nr * thpsize) || !ksm_wait_full_scans(2, 60))
+		goto out;
+	ksm_sysfs_write("run", 0);
+	counts_delta(&d, &before);
+	getrusage(RUSAGE_SELF, &ru0);
+	for (i = 0; i < nr; i++)
+		p[i * thpsize + thpsize / 2] = 0;
+	getrusage(RUSAGE_SELF, &ru1);
+	ksft_print_msg("write faults after 4 full scans: %ld\n",
+		       ru1.ru_minflt - ru0.ru_minflt);
+	ok = kept_whole(p, &d) && anon_huge_kb(p + thpsize) == (long)(thpsize >> 10) &&
+	     ru1.ru_minflt == ru0.ru_minflt;
+out:
+	ksm_sysfs_write("run", 0);
+	unmap_thps(raw, nr);
+	ksft_test_result(ok, "a THP zero but where the sample misses: read, not write-protected\n");
 }
 
 /* Odd pages zero, even pages data: below and above the split threshold. */
@@ -1034,7 +1078,7 @@ int main(void)
 	char enabled[128];
 
 	ksft_print_header();
-	ksft_set_plan(20);
+	ksft_set_plan(21);
 	pagesize = getpagesize();
 	thpsize = read_pmd_pagesize();
 	if (!thpsize || read_thp_knob("enabled", enabled, sizeof(enabled)) ||
@@ -1054,6 +1098,7 @@ int main(void)
 
 	test_zero_thp();
 	test_last_byte();
+	test_sample_miss();
 	test_half_zero(false);
 	test_half_zero(true);
 	test_pinned();
