@@ -2215,9 +2215,10 @@ out_unlock:
  * another look; its other pages go on to the trees as before. A large
  * folio found not zero-filled leaves a hint, a word of it that was not
  * zero, which is read first when the scan comes back to it (in this scan
- * or a later one): reading a whole folio on every scan, or write-protecting
- * it, to find the same word again would cost more than the zero pages it
- * could give back. Large folios of mlocked vmas and of vmas armed for
+ * or a later one) and only a folio zero-filled throughout could be merged
+ * or split (by default): reading a whole folio on every scan, or
+ * write-protecting it, to find the same word again would cost more than
+ * the zero pages it could give back. Large folios of mlocked vmas and of vmas armed for
  * userfaultfd write protection, folios with a poisoned page and folios that
  * something but their mappings holds are left whole.
  */
@@ -2627,11 +2628,15 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	struct folio *folio = page_folio(page);
 	unsigned long idx = folio_page_idx(folio, page);
 	unsigned int nr_zero, min;
-	bool pmd_mapped, claimed;
+	bool pmd_mapped, claimed, whole_only;
 	pmd_t *pmd;
 
 	if (folio == ksm_zero_thp.kept)
 		return;
+	min = DIV_ROUND_UP(READ_ONCE(ksm_zero_pages_thp_split_min) *
+			   folio_nr_pages(folio), HPAGE_PMD_NR);
+	/* Then a word that is not zero rules out anything but keeping it. */
+	whole_only = !may_split || min >= folio_nr_pages(folio);
 	/*
 	 * The checks read words, where pages_identical() would also let the
 	 * architecture refuse a page: MTE-tagged memory is left whole.
@@ -2639,7 +2644,8 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	if (WARN_ON_ONCE(folio_nr_pages(folio) > MAX_PTRS_PER_PTE) ||
 	    userfaultfd_wp(vma) || (vma->vm_flags & VM_MTE) ||
 	    ksm_page_poisoned(folio, page) ||
-	    !folio_refs_explained(folio, 1) || zero_hint_holds(folio)) {
+	    !folio_refs_explained(folio, 1) ||
+	    (whole_only && zero_hint_holds(folio))) {
 		ksm_zero_thp.kept = folio;
 		return;
 	}
@@ -2655,14 +2661,12 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 			*merged = HPAGE_PMD_NR;
 			return;
 		}
-		if (zero_hint_holds(folio)) {
+		if (whole_only && zero_hint_holds(folio)) {
 			ksm_zero_thp.kept = folio;
 			return;
 		}
 	}
 
-	min = DIV_ROUND_UP(READ_ONCE(ksm_zero_pages_thp_split_min) *
-			   folio_nr_pages(folio), HPAGE_PMD_NR);
 	if (!may_split || nr_zero < min ||
 	    !zero_large_folio_verify(folio, nr_zero, min)) {
 		ksm_zero_thp.kept = folio;
