@@ -37,7 +37,7 @@
 #include <linux/swap.h>
 #include <linux/ksm.h>
 #include <linux/hashtable.h>
-#include <linux/hugetlb.h>		/* x86 flush_tlb_range() needs it */
+#include <linux/hugetlb.h>		/* hstate_vma(), in x86 flush_tlb_range() */
 #include <linux/freezer.h>
 #include <linux/oom.h>
 #include <linux/numa.h>
