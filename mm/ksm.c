@@ -796,6 +796,23 @@ static void break_cow(struct ksm_rmap_item *rmap_item)
 }
 
 /* get_mergeable_page() for a caller that holds the mmap_lock of the mm */
+/*
+ * ksm_page_poisoned - @page, or the large @folio that holds it, has a memory
+ * error
+ *
+ * memory_failure() unmaps a poisoned page where it can; where it cannot (a
+ * page it could not isolate, a THP it could not split), the page stays
+ * mapped, and reading it in kernel mode is a machine check. The paths of
+ * KSM that read a page they found mapped ask first (the scan, the zero
+ * paths, the unstable tree): zero_pages_scope "all" would otherwise read
+ * the pages of every process. A page that is already a KSM page is not
+ * read by the scan: it keeps its place in the stable tree.
+ */
+static bool ksm_page_poisoned(struct folio *folio, struct page *page)
+{
+	return PageHWPoison(page) || folio_contain_hwpoisoned_page(folio);
+}
+
 static struct page *__get_mergeable_page(struct ksm_rmap_item *rmap_item)
 {
 	struct mm_struct *mm = rmap_item->mm;
@@ -812,7 +829,8 @@ static struct page *__get_mergeable_page(struct ksm_rmap_item *rmap_item)
 	folio = folio_walk_start(&fw, vma, addr, 0);
 	if (folio) {
 		if (!folio_is_zone_device(folio) &&
-		    folio_test_anon(folio)) {
+		    folio_test_anon(folio) &&
+		    !ksm_page_poisoned(folio, fw.page)) {
 			folio_get(folio);
 			page = fw.page;
 		}
@@ -1585,22 +1603,6 @@ static struct vm_area_struct *find_zero_mergeable_vma(struct ksm_rmap_item *rmap
 }
 
 /*
- * ksm_page_poisoned - @page, or the large @folio that holds it, has a memory
- * error
- *
- * memory_failure() unmaps a poisoned page where it can; where it cannot (a
- * page it could not isolate, a THP it could not split), the page stays
- * mapped, and reading it in kernel mode is a machine check. Every path of
- * KSM that reads a page it found mapped asks first: zero_pages_scope "all"
- * would otherwise read the pages of every process.
- */
-static bool ksm_page_poisoned(struct folio *folio, struct page *page)
-{
-	return PageHWPoison(page) ||
-	       (folio_test_large(folio) && folio_test_has_hwpoisoned(folio));
-}
-
-/*
  * folio_refs_explained - is @folio held by its mappings alone?
  * @extra: references the caller holds on @folio
  *
@@ -2304,16 +2306,22 @@ static unsigned long page_first_nonzero_word(struct page *page)
 }
 
 /*
- * folio_page_zero_filled - page @i of @folio holds zeroes only; if not, the
- * word that is not becomes the folio's hint
+ * folio_page_zero_filled - page @i of @folio holds zeroes only; if not, and
+ * @hint, the word that is not becomes the folio's hint. A page poisoned
+ * since the folio was looked at is not read, and not zero-filled.
  */
-static bool folio_page_zero_filled(struct folio *folio, unsigned long i)
+static bool folio_page_zero_filled(struct folio *folio, unsigned long i,
+				   bool hint)
 {
-	unsigned long word = page_first_nonzero_word(folio_page(folio, i));
+	unsigned long word;
 
+	if (PageHWPoison(folio_page(folio, i)))
+		return false;
+	word = page_first_nonzero_word(folio_page(folio, i));
 	if (word == WORDS_PER_PAGE)
 		return true;
-	zero_hint_set(folio, i * WORDS_PER_PAGE + word);
+	if (hint)
+		zero_hint_set(folio, i * WORDS_PER_PAGE + word);
 	return false;
 }
 
@@ -2405,7 +2413,7 @@ static bool folio_zero_filled(struct folio *folio)
 	unsigned long i;
 
 	for (i = 0; i < folio_nr_pages(folio); i++) {
-		if (!folio_page_zero_filled(folio, i))
+		if (!folio_page_zero_filled(folio, i, true))
 			return false;
 		cond_resched();
 	}
@@ -2420,10 +2428,9 @@ static bool folio_zero_filled(struct folio *folio)
  * As write_protect_page() does for a PTE, always with a flush, so that no
  * GUP-fast can pin @folio once it is counted. A later write fault reuses
  * the folio if it is still exclusive. Returns false if @folio is no longer
- * mapped there, or is held by something but its mappings: without the
- * folio lock, a folio being added to the swap cache may be taken for one
- * that is held, never the other way round; merge_huge_zero_page() counts
- * again under the lock.
+ * mapped there, or is held by something but its mappings: under the
+ * folio lock, held by the caller, the count is exact; merge_huge_zero_page()
+ * counts again before it replaces the PMD.
  */
 static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 				   unsigned long haddr, pmd_t *pmd,
@@ -2475,11 +2482,13 @@ unlock:
  * flushed, the folio read again, and the PMD replaced if it has not changed
  * since but for its accessed bit. As for small pages (write_protect_page(),
  * replace_page()), each step has its own mmu notifier range, so that no
- * secondary MMU waits for a read. The folio lock, which freeing its swap
- * space needs, is held for the replacement only: a write fault on the
- * folio waits for that lock, and the reads take up to a PMD (512 MiB with
- * 64 KiB pages). The huge zero folio, which the first use allocates, is
- * taken before any lock, too.
+ * secondary MMU waits for a read. The folio lock keeps the swap cache state
+ * of the folio still while its references are counted, as in
+ * write_protect_page(), and freeing its swap space needs it; it is not held
+ * for the second read, which takes up to a PMD (512 MiB with 64 KiB pages),
+ * since reclaim, migration and a fault that cannot reuse the folio wait
+ * for it. The huge zero folio, which the first use allocates, is taken
+ * before any lock.
  */
 static bool merge_huge_zero_page(struct vm_area_struct *vma,
 				 unsigned long haddr, pmd_t *pmd,
@@ -2490,13 +2499,16 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	struct folio *zero_folio;
 	pmd_t orig, old, entry;
 	spinlock_t *ptl;	/* the lock of the PMD */
-	bool ok = false;
+	bool ok = false, protected;
 
-	zero_folio = mm_get_huge_zero_folio(mm);
-	if (!zero_folio || !folio_zero_filled(folio))
+	if (!folio_zero_filled(folio))
 		return false;
-	if (!write_protect_huge_pmd(vma, haddr, pmd, folio, &orig) ||
-	    !folio_zero_filled(folio) || !folio_trylock(folio))
+	zero_folio = mm_get_huge_zero_folio(mm);
+	if (!zero_folio || !folio_trylock(folio))
+		return false;
+	protected = write_protect_huge_pmd(vma, haddr, pmd, folio, &orig);
+	folio_unlock(folio);
+	if (!protected || !folio_zero_filled(folio) || !folio_trylock(folio))
 		return false;
 
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, haddr,
@@ -2550,7 +2562,8 @@ static bool zero_large_folio_verify(struct folio *folio, unsigned int nr,
 
 	for_each_set_bit(i, ksm_zero_thp.zero, folio_nr_pages(folio)) {
 		cond_resched();
-		if (folio_page_zero_filled(folio, i))
+		if (folio_page_zero_filled(folio, i,
+					   min >= folio_nr_pages(folio)))
 			continue;
 		__clear_bit(i, ksm_zero_thp.zero);
 		if (--nr < min)
@@ -2633,6 +2646,9 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 
 	if (folio == ksm_zero_thp.kept)
 		return;
+	/* A folio locked by someone else is looked at from its next page. */
+	if (folio_test_locked(folio))
+		return;
 	min = DIV_ROUND_UP(READ_ONCE(ksm_zero_pages_thp_split_min) *
 			   folio_nr_pages(folio), HPAGE_PMD_NR);
 	/* Then a word that is not zero rules out anything but keeping it. */
@@ -2661,10 +2677,12 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 			*merged = HPAGE_PMD_NR;
 			return;
 		}
-		if (whole_only && zero_hint_holds(folio)) {
-			ksm_zero_thp.kept = folio;
-			return;
-		}
+		/*
+		 * Not again from each of its pages, and not split for a
+		 * failure that the next scan may not meet.
+		 */
+		ksm_zero_thp.kept = folio;
+		return;
 	}
 
 	if (!may_split || nr_zero < min ||
@@ -2672,9 +2690,10 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 		ksm_zero_thp.kept = folio;
 		return;
 	}
-	/* A folio locked by someone else is looked at from its next page. */
-	if (!folio_trylock(folio))
+	if (!folio_trylock(folio)) {
+		ksm_zero_thp.kept = folio;
 		return;
+	}
 	if (split_huge_page(page)) {
 		folio_unlock(folio);
 		ksm_zero_thp.kept = folio;
@@ -3845,7 +3864,8 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 				goto not_found_unlock;
 
 			page += ((addr & (PMD_SIZE - 1)) >> PAGE_SHIFT);
-			if (ksm_page_poisoned(folio, page))
+			if (!folio_test_ksm(folio) &&
+			    ksm_page_poisoned(folio, page))
 				goto not_found_unlock;
 			goto found_unlock;
 		}
@@ -3868,7 +3888,7 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 		folio = page_folio(page);
 
 		if (folio_is_zone_device(folio) || !folio_test_anon(folio) ||
-		    ksm_page_poisoned(folio, page))
+		    (!folio_test_ksm(folio) && ksm_page_poisoned(folio, page)))
 			continue;
 		goto found_unlock;
 	}
@@ -4245,11 +4265,6 @@ static enum refresh_result refresh_unstable_item(struct ksm_rmap_item *rmap_item
 	page = __get_mergeable_page(rmap_item);
 	mmap_read_unlock(mm);
 
-	/* A poisoned page is not read: it leaves the tree. */
-	if (page && ksm_page_poisoned(page_folio(page), page)) {
-		put_page(page);
-		page = NULL;
-	}
 	if (page) {
 		checksum = calc_checksum(page);
 		put_page(page);
