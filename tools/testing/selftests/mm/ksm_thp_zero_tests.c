@@ -367,7 +367,7 @@ static void test_sample_miss(void)
 out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, nr);
-	ksft_test_result(ok, "a THP zero but for a word the sample misses is read, not write-protected\n");
+	ksft_test_result(ok, "THP zero but for an unsampled word: read, not write-protected\n");
 }
 
 /* Odd pages zero, even pages data: below and above the split threshold. */
