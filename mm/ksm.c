@@ -2201,7 +2201,10 @@ out_unlock:
  * that are not zero-filled, and khugepaged collapses a range again when no
  * more than khugepaged/max_ptes_none of its PTEs are empty or map the zero
  * page (511 by default): the split of a THP that is not zero-filled
- * throughout would be undone, and the memory taken again. The default,
+ * throughout is undone on khugepaged's next pass, and done again by ksmd,
+ * which scans faster, so that the process keeps the memory given back but
+ * loses its huge mappings, and both threads copy and split the THP over
+ * and over (make bench, "khugepaged"). The default,
  * HPAGE_PMD_NR, therefore splits only folios that are zero-filled
  * throughout and cannot get the huge zero page (mapped by PTEs, smaller
  * than a PMD, or in a vma where the huge zero page may not be used). A
