@@ -588,8 +588,19 @@ step_demo() {
 	[ -z "$splats" ] || die "kernel splat during the demo: $splats"
 }
 
+# bench_guest KERNEL G DIR: boot the bench kernel KERNEL (base, series)
+# with the initramfs of G, logs in DIR/KERNEL.
+bench_guest() {
+	local k=$1 g=$2 dir=$3
+	GUEST_MEM=${GUEST_MEM_BENCH:-2G} boot \
+		"$OUT/build/bench-$k/arch/x86/boot/bzImage" \
+		"$g/initramfs.cpio" "$dir/$k" ||
+		die "the $k guest did not finish (see $dir/$k/console.log)"
+}
+
 # The benchmark: the base and the series, built from the same config
-# without the debug options, booted in turn with the same workloads.
+# without the debug options, booted in turn (or at once, BENCH_PARALLEL=1)
+# with the same workloads.
 step_bench() {
 	step_series_tree
 	local k dir=$OUT/bench g=$OUT/guest/bench
@@ -600,22 +611,47 @@ step_bench() {
 	gcc -Wall -O2 -static -pthread -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c" -lm
 	make_initramfs "$g/root" "/bin/ksm_bench ${BENCH_ARGS:-}" "$g/initramfs.cpio"
 	: > "$dir/results.csv.tmp"
+	: > "$dir/khugepaged.csv.tmp"
+	# BENCH_PARALLEL=1 boots the two guests at once (both share the host's
+	# CPUs: compare their figures with each other only).
+	if [ -n "${BENCH_PARALLEL:-}" ]; then
+		local pids=() rc=0 pid
+		for k in base series; do
+			bench_guest "$k" "$g" "$dir" &
+			pids+=($!)
+		done
+		for pid in "${pids[@]}"; do
+			wait "$pid" || rc=1
+		done
+		[ $rc = 0 ] || die "a guest did not finish"
+	fi
 	for k in base series; do
-		GUEST_MEM=${GUEST_MEM_BENCH:-2G} boot \
-			"$OUT/build/bench-$k/arch/x86/boot/bzImage" \
-			"$g/initramfs.cpio" "$dir/$k" ||
-			die "the $k guest did not finish (see $dir/$k/console.log)"
+		[ -n "${BENCH_PARALLEL:-}" ] || bench_guest "$k" "$g" "$dir"
 		grep -q '^ksm_bench: done' "$dir/$k/results.log" ||
 			die "the benchmark did not finish on $k (see $dir/$k/results.log)"
 		! grep -q 'Marking TSC unstable' "$dir/$k/console.log" ||
 			die "the $k guest lost its TSC: CPU times would be in 4 ms steps"
 		sed -n "s/^csv,/$k,/p" "$dir/$k/results.log" >> "$dir/results.csv.tmp"
+		sed -n "s/^kh,/$k,/p" "$dir/$k/results.log" >> "$dir/khugepaged.csv.tmp"
 		awk -F, '$1 == "ts" && $2 == "zero" && $3 == 1 { print $4, $5 }' \
 			"$dir/$k/results.log" > "$dir/zero-$k.dat"
 	done
 	{ echo "kernel,workload,run,metric,value"; cat "$dir/results.csv.tmp"; } > "$dir/results.csv"
 	rm -f "$dir/results.csv.tmp"
 	awk -F, -f "$h/bench_table.awk" "$dir/results.csv" | tee "$dir/table.md"
+	# The khugepaged workloads' records every 30 s, base and series side
+	# by side.
+	rm -f "$dir/khugepaged.csv" "$dir/khugepaged.md"
+	if [ -s "$dir/khugepaged.csv.tmp" ]; then
+		{
+			awk '/^khcols,/ { sub(/^khcols,/, "kernel,workload,"); print; exit }' \
+				"$dir/base/results.log" "$dir/series/results.log"
+			cat "$dir/khugepaged.csv.tmp"
+		} > "$dir/khugepaged.csv"
+		awk -F, -f "$h/bench_khugepaged.awk" "$dir/khugepaged.csv" |
+			tee "$dir/khugepaged.md"
+	fi
+	rm -f "$dir/khugepaged.csv.tmp"
 	[ -s "$dir/zero-base.dat" ] && [ -s "$dir/zero-series.dat" ] && gnuplot <<-EOT
 		set terminal pngcairo size 900,500 noenhanced
 		set output "$dir/zero-reclaim.png"

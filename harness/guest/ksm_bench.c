@@ -51,6 +51,32 @@
  *           zero: the same figures after 3 full scans or once 99% of the
  *           zero half has left RSS, with zero_pages_thp_split_min left
  *           alone and at 256 (where the kernel has it)
+ *   thp-sparse
+ *           64 MiB in THPs (MADV_HUGEPAGE), zero-filled but for one word a
+ *           THP (word 1 of its page 100, where a sample of words 0, n/4,
+ *           n/2, 3n/4 and n-1 of each page does not look), different from
+ *           THP to THP, use_zero_pages=1: ksmd CPU per full scan over the
+ *           first 5 full scans from run=1 and over the 5 after them (the
+ *           steady state), pages visited per full scan in the latter, the
+ *           owner's minor faults meanwhile (it only polls), RSS given back,
+ *           AnonHugePages, THP splits, ksm_zero_pages, THPs merged whole;
+ *           then, ksmd stopped, the faults the owner takes when it writes a
+ *           word into every page (and, before registering, the same writes
+ *           without KSM: none), and its words checked
+ *   khugepaged-default, khugepaged-fast, khugepaged-fast-256 (khugepaged:
+ *           the first two); only when asked for by name
+ *           thp-half's memory (256 MiB of THPs, odd 4K pages zero, even
+ *           ones unique) with ksmd running (pages_to_scan=1000,
+ *           sleep_millisecs=20) for 600 s ("khugepaged-seconds=N" among
+ *           the arguments changes that), khugepaged at its defaults
+ *           (default) or with scan_sleep_millisecs=1000 (fast), and for
+ *           fast-256 also zero_pages_thp_split_min=256, so that the series
+ *           splits these THPs as the base does (not applicable without the
+ *           knob). Every 30 s a "kh," line (columns on the "khcols," line):
+ *           RSS given back, ksm_zero_pages, AnonHugePages and RSS in MiB,
+ *           thp_split_page and thp_collapse_alloc (/proc/vmstat), ksmd and
+ *           khugepaged CPU, full scans of both, all since run=1; totals
+ *           and means on csv lines, and the data checked at the end
  *   unregistered-none, unregistered-zram, unregistered-all (unregistered:
  *           the three)
  *           4 processes (exec()ed by the bench: never registered with KSM)
@@ -108,7 +134,8 @@
  * Kernel knobs a kernel does not have are left alone. THP is set to
  * "madvise" if it is "never" (the test kernels say "always").
  *
- * Arguments: workload names, separated by commas or spaces; none: all.
+ * Arguments: workload names, separated by commas or spaces; none: all but
+ * the khugepaged ones.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -2405,6 +2432,275 @@ static void pretouched(const char *w, bool thp, bool mergeable,
 	ksm_write("run", 2);
 }
 
+/*
+ * thp-sparse: TS_MIB of THPs zero-filled but for one word in each, word
+ * TS_WORD of its page TS_PAGE, where the sample of page_maybe_zero()-like
+ * checks (words 0, n/4, n/2, 3n/4 and n-1 of each page) does not look: each
+ * THP looks zero-filled throughout to a sample, and is not. The word differs
+ * from THP to THP, so that no two of those pages are the same either.
+ */
+#define TS_MIB		64
+#define TS_PAGE		100
+#define TS_WORD		1
+#define TS_FIRST	5	/* full scans measured from run=1 on */
+#define TS_STEADY	5	/* and after those */
+
+static uint64_t ts_word(unsigned long thp, int run)
+{
+	return thp + 1 + ((uint64_t)run << 32);
+}
+
+/* Minor faults of the calling thread. */
+static long thread_minflt(void)
+{
+	struct rusage r;
+
+	getrusage(RUSAGE_THREAD, &r);
+	return r.ru_minflt;
+}
+
+/*
+ * Write zero into word 2 of every page from @p on (already zero: the
+ * content stays), as the owner of the memory would write into it; the
+ * minor faults it took.
+ */
+static long write_each_page(char *p, unsigned long bytes)
+{
+	long f0 = thread_minflt();
+	unsigned long i;
+
+	for (i = 0; i < bytes; i += page_size)
+		*(volatile uint64_t *)(p + i + 2 * sizeof(uint64_t)) = 0;
+	return thread_minflt() - f0;
+}
+
+static void thp_sparse(int run)
+{
+	const unsigned long bytes = TS_MIB * MIB, thps = bytes / thp_size;
+	long rss0, rss, splits0, merged0, f0, bad = 0;
+	struct mark a, b, c;
+	unsigned long i;
+	char *p;
+
+	ksm_reset(1000, 20);
+	ksm_write("zero_pages_min_age", 0);
+	p = map_thp(bytes);
+	memset(p, 0, bytes);
+	for (i = 0; i < thps; i++) {
+		uint64_t v = ts_word(i, run);
+
+		memcpy(p + i * thp_size + TS_PAGE * page_size +
+		       TS_WORD * sizeof(v), &v, sizeof(v));
+	}
+	csv("thp-sparse", run, "thp_mib_before", anon_huge_mib());
+	/* The control: PMD-mapped and writable, a write takes no fault. */
+	csv("thp-sparse", run, "owner_write_faults_without_ksm",
+	    write_each_page(p, bytes));
+	madvise(p, bytes, MADV_MERGEABLE);
+	splits0 = thp_splits();
+	merged0 = ksm_read("zero_pages_thp_merged");
+	rss0 = rss_pages();
+	f0 = thread_minflt();
+	mark(&a);
+	ksm_write("run", 1);
+	wait_scans(TS_FIRST, 300);
+	mark(&b);
+	wait_scans(TS_STEADY, 300);
+	mark(&c);
+	ksm_write("run", 0);
+	/* This thread only polled sysfs meanwhile. */
+	csv("thp-sparse", run, "owner_idle_minor_faults", thread_minflt() - f0);
+	if (b.scans - a.scans < TS_FIRST || c.scans - b.scans < TS_STEADY)
+		printf("ksm_bench: thp-sparse run %d: %ld and %ld full scans\n",
+		       run, b.scans - a.scans, c.scans - b.scans);
+	csv("thp-sparse", run, "ksmd_cpu_s_per_full_scan_first5",
+	    (b.cpu - a.cpu) / (b.scans > a.scans ? b.scans - a.scans : 1));
+	csv("thp-sparse", run, "ksmd_cpu_s_per_full_scan_steady",
+	    (c.cpu - b.cpu) / (c.scans > b.scans ? c.scans - b.scans : 1));
+	csv("thp-sparse", run, "pages_visited_per_full_scan_steady",
+	    (double)(c.scanned - b.scanned) /
+	    (c.scans > b.scans ? c.scans - b.scans : 1));
+	rss = rss_pages();
+	csv("thp-sparse", run, "reclaimed_mib",
+	    (double)(rss0 - rss) * page_size / MIB);
+	csv("thp-sparse", run, "anon_huge_mib_after", anon_huge_mib());
+	if (splits0 >= 0)
+		csv("thp-sparse", run, "thp_split_page", thp_splits() - splits0);
+	if (ksm_read("ksm_zero_pages") >= 0)
+		csv("thp-sparse", run, "ksm_zero_pages_mib",
+		    (double)ksm_read("ksm_zero_pages") * page_size / MIB);
+	if (merged0 >= 0)
+		csv("thp-sparse", run, "zero_pages_thp_merged",
+		    ksm_read("zero_pages_thp_merged") - merged0);
+	/* ksmd stopped: what the scans left the owner to pay. */
+	csv("thp-sparse", run, "owner_write_faults",
+	    write_each_page(p, bytes));
+	for (i = 0; i < thps; i++) {
+		uint64_t v;
+
+		memcpy(&v, p + i * thp_size + TS_PAGE * page_size +
+		       TS_WORD * sizeof(v), sizeof(v));
+		bad += v != ts_word(i, run);
+	}
+	csv("thp-sparse", run, "data_mismatches", bad);
+	munmap(p, bytes);
+	ksm_write("run", 2);
+}
+
+/*
+ * khugepaged: thp-half's memory (256 MiB of THPs, the odd 4K pages of each
+ * zero-filled, the even ones unique) with ksmd running for kh_seconds
+ * (default 600) and khugepaged at its defaults or scanning every second:
+ * does khugepaged collapse what a split left half zero, and take the
+ * memory back? A record every KH_SAMPLE s on "kh," lines (KH_COLUMNS),
+ * totals on csv lines.
+ */
+#define KH_SAMPLE	30
+#define KH_COLUMNS	"t_s,given_back_mib,ksm_zero_mib,anon_huge_mib,rss_mib," \
+			"thp_split_page,thp_collapse_alloc,ksmd_cpu_s," \
+			"khugepaged_cpu_s,full_scans,khugepaged_full_scans"
+#define KH_HALF_MIB	256
+
+static long kh_seconds = 600;
+
+struct kh_sample {
+	double t, ksmd_cpu, kh_cpu;
+	long rss, zero, splits, collapses, scans, kh_scans;
+	double huge_mib;
+};
+
+static void kh_take(struct kh_sample *s, pid_t khugepaged)
+{
+	s->t = now();
+	s->ksmd_cpu = ksmd_cpu();
+	s->kh_cpu = khugepaged ? task_cpu(khugepaged) : 0;
+	s->rss = rss_pages();
+	s->zero = ksm_read("ksm_zero_pages");
+	s->splits = proc_field("/proc/vmstat", "thp_split_page");
+	s->collapses = proc_field("/proc/vmstat", "thp_collapse_alloc");
+	s->scans = ksm_read("full_scans");
+	s->kh_scans = read_long(THP "khugepaged/full_scans");
+	s->huge_mib = anon_huge_mib();
+}
+
+static double kh_given_back(const struct kh_sample *s0,
+			    const struct kh_sample *s)
+{
+	return (double)(s0->rss - s->rss) * page_size / MIB;
+}
+
+static void kh_print(const char *w, const struct kh_sample *s0,
+		     const struct kh_sample *s)
+{
+	printf("kh,%s,%.0f,%.1f,%.1f,%.0f,%.1f,%ld,%ld,%.3f,%.3f,%ld,%ld\n",
+	       w, s->t - s0->t, kh_given_back(s0, s),
+	       s->zero >= 0 ? (double)s->zero * page_size / MIB : 0,
+	       s->huge_mib, (double)s->rss * page_size / MIB,
+	       s->splits - s0->splits, s->collapses - s0->collapses,
+	       s->ksmd_cpu - s0->ksmd_cpu, s->kh_cpu - s0->kh_cpu,
+	       s->scans - s0->scans, s->kh_scans - s0->kh_scans);
+}
+
+/*
+ * @sleep_ms: khugepaged/scan_sleep_millisecs, -1 to leave it alone;
+ * @split_min: zero_pages_thp_split_min, -1 to leave it alone.
+ */
+static void khugepaged_half(const char *w, long sleep_ms, long split_min)
+{
+	const unsigned long bytes = KH_HALF_MIB * MIB;
+	long old_sleep = read_long(THP "khugepaged/scan_sleep_millisecs");
+	long old_min = ksm_read("zero_pages_thp_split_min");
+	pid_t khugepaged = find_comm("khugepaged");
+	struct kh_sample s0, s, end;
+	double sum = 0, sum_late = 0;
+	int n = 0, n_late = 0, k;
+	long bad = 0;
+	unsigned long i;
+	uint64_t x;
+	char *p;
+
+	if (split_min >= 0 &&
+	    !ksm_try_write("zero_pages_thp_split_min", split_min)) {
+		printf("ksm_bench: %s: not applicable (no zero_pages_thp_split_min %ld)\n",
+		       w, split_min);
+		return;
+	}
+	if (!khugepaged || old_sleep < 0)
+		printf("ksm_bench: %s: no khugepaged\n", w);
+	ksm_reset(1000, 20);
+	ksm_write("zero_pages_min_age", 0);
+	if (sleep_ms >= 0) {
+		char s_ms[32];
+
+		snprintf(s_ms, sizeof(s_ms), "%ld", sleep_ms);
+		if (!write_str(THP "khugepaged/scan_sleep_millisecs", s_ms))
+			printf("ksm_bench: %s: scan_sleep_millisecs refused\n", w);
+	}
+	printf("ksm_bench: %s: khugepaged scan_sleep_millisecs %ld pages_to_scan %ld max_ptes_none %ld, zero_pages_thp_split_min %ld, %ld s\n",
+	       w, read_long(THP "khugepaged/scan_sleep_millisecs"),
+	       read_long(THP "khugepaged/pages_to_scan"),
+	       read_long(THP "khugepaged/max_ptes_none"),
+	       ksm_read("zero_pages_thp_split_min"), kh_seconds);
+	p = map_thp(bytes);
+	fill_unique(p, bytes, 0x6b680000);
+	for (i = page_size; i < bytes; i += 2 * page_size)
+		memset(p + i, 0, page_size);
+	csv(w, 1, "thp_mib_before", anon_huge_mib());
+	madvise(p, bytes, MADV_MERGEABLE);
+	kh_take(&s0, khugepaged);
+	printf("khcols," KH_COLUMNS "\n");
+	kh_print(w, &s0, &s0);
+	ksm_write("run", 1);
+	for (k = 1; k * KH_SAMPLE <= kh_seconds; k++) {
+		double left = s0.t + k * KH_SAMPLE - now();
+
+		if (left > 0)
+			usleep(left * 1e6);
+		kh_take(&s, khugepaged);
+		kh_print(w, &s0, &s);
+		sum += kh_given_back(&s0, &s);
+		n++;
+		if (k * KH_SAMPLE > kh_seconds / 2) {
+			sum_late += kh_given_back(&s0, &s);
+			n_late++;
+		}
+	}
+	kh_take(&end, khugepaged);
+	ksm_write("run", 0);
+	csv(w, 1, "given_back_mib_mean", n ? sum / n : 0);
+	csv(w, 1, "given_back_mib_mean_2nd_half", n_late ? sum_late / n_late : 0);
+	csv(w, 1, "given_back_mib_end", kh_given_back(&s0, &end));
+	csv(w, 1, "anon_huge_mib_end", end.huge_mib);
+	csv(w, 1, "thp_split_page", end.splits - s0.splits);
+	csv(w, 1, "thp_collapse_alloc", end.collapses - s0.collapses);
+	csv(w, 1, "full_scans", end.scans - s0.scans);
+	csv(w, 1, "khugepaged_full_scans", end.kh_scans - s0.kh_scans);
+	csv(w, 1, "ksmd_cpu_s", end.ksmd_cpu - s0.ksmd_cpu);
+	csv(w, 1, "khugepaged_cpu_s", end.kh_cpu - s0.kh_cpu);
+	/* Splits and collapses move data: it must be where it was written. */
+	x = 0x6b680000;
+	for (i = 0; i < bytes; i += 8) {
+		uint64_t v;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(&v, p + i, 8);
+		bad += v != ((i / page_size) % 2 ? 0 : x);
+	}
+	csv(w, 1, "data_mismatches", bad);
+	munmap(p, bytes);
+	ksm_write("run", 2);
+	if (old_sleep >= 0) {
+		char s_old[32];
+
+		snprintf(s_old, sizeof(s_old), "%ld", old_sleep);
+		write_str(THP "khugepaged/scan_sleep_millisecs", s_old);
+	}
+	if (split_min >= 0)
+		ksm_write("zero_pages_thp_split_min", old_min);
+}
+
 /* The settings of pretouched-heap, each a workload of its own. */
 static const struct {
 	const char *name;
@@ -2424,7 +2720,9 @@ static const struct {
 static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
-	"thp-zero", "thp-half", "thp-half-256",
+	"thp-zero", "thp-half", "thp-half-256", "thp-sparse",
+	"khugepaged", "khugepaged-default", "khugepaged-fast",
+	"khugepaged-fast-256",
 	"unregistered", "unregistered-none", "unregistered-zram",
 	"unregistered-all", "scope-write", "fork-exec", "pretouched-heap",
 	"pretouched-heap-none", "pretouched-heap-all-age0",
@@ -2435,15 +2733,21 @@ static const char *const workloads[] = {
 static int nwanted;
 static char *wanted[64];
 
-/* Is workload @name asked for? None asked for: all of them are. */
-static bool want(const char *name)
+/* Is workload @name asked for by name? */
+static bool named(const char *name)
 {
 	int i;
 
 	for (i = 0; i < nwanted; i++)
 		if (!strcmp(wanted[i], name))
 			return true;
-	return !nwanted;
+	return false;
+}
+
+/* Is workload @name asked for? None asked for: all of them are. */
+static bool want(const char *name)
+{
+	return named(name) || !nwanted;
 }
 
 /* The workload names of the arguments, separated by commas or spaces. */
@@ -2457,6 +2761,15 @@ static void parse_args(int argc, char **argv)
 
 		for (name = strtok_r(argv[i], ", ", &save); name;
 		     name = strtok_r(NULL, ", ", &save)) {
+			if (!strncmp(name, "khugepaged-seconds=", 19)) {
+				kh_seconds = atol(name + 19);
+				if (kh_seconds < KH_SAMPLE) {
+					printf("ksm_bench: %s: at least %d\n",
+					       name, KH_SAMPLE);
+					exit(1);
+				}
+				continue;
+			}
 			for (k = 0; k < sizeof(workloads) / sizeof(*workloads); k++)
 				if (!strcmp(name, workloads[k]))
 					break;
@@ -2473,6 +2786,7 @@ static void parse_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	bool age0, age1, half, half256, un_none, un_zram, un_all;
+	bool kh_default, kh_fast;
 	uint64_t zpfn = 0;
 	unsigned int i;
 	int run;
@@ -2545,7 +2859,7 @@ int main(int argc, char **argv)
 	half = want("thp-half");
 	half256 = (want("thp-half") || want("thp-half-256")) &&
 		  ksm_read("zero_pages_thp_split_min") >= 0;
-	if (want("thp-zero") || half || half256)
+	if (want("thp-zero") || want("thp-sparse") || half || half256)
 		thp_setup();
 	if (want("thp-zero"))
 		for (run = 1; run <= 3; run++)
@@ -2556,6 +2870,20 @@ int main(int argc, char **argv)
 		if (half256)
 			thp_half_at("thp-half-256", run, 256);
 	}
+	if (want("thp-sparse"))
+		for (run = 1; run <= 3; run++)
+			thp_sparse(run);
+	/* 10 minutes each: only when asked for by name. */
+	kh_default = named("khugepaged") || named("khugepaged-default");
+	kh_fast = named("khugepaged") || named("khugepaged-fast");
+	if (kh_default || kh_fast || named("khugepaged-fast-256"))
+		thp_setup();
+	if (kh_default)
+		khugepaged_half("khugepaged-default", -1, -1);
+	if (kh_fast)
+		khugepaged_half("khugepaged-fast", 1000, -1);
+	if (named("khugepaged-fast-256"))
+		khugepaged_half("khugepaged-fast-256", 1000, 256);
 	un_none = want("unregistered") || want("unregistered-none");
 	un_zram = want("unregistered") || want("unregistered-zram");
 	un_all = want("unregistered") || want("unregistered-all");
