@@ -47,9 +47,10 @@ as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# rsync: the kernel's headers_install (6.12) copies the headers with it.
 PACKAGES="make gcc patch bc bison flex libelf-dev libssl-dev cpio xz-utils
 	ccache busybox-static qemu-system-x86 libnuma-dev liburing-dev gnuplot-nox
-	git python3"
+	git python3 rsync"
 # Only for check: the cross compilers of its builds for other architectures,
 # sparse, and Sphinx for the documentation build.
 CHECK_PACKAGES="gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu
