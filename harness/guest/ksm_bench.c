@@ -2636,7 +2636,7 @@ static void khugepaged_half(const char *w, long sleep_ms, long split_min)
 		if (!write_str(THP "khugepaged/scan_sleep_millisecs", s_ms))
 			printf("ksm_bench: %s: scan_sleep_millisecs refused\n", w);
 	}
-	printf("ksm_bench: %s: khugepaged scan_sleep_millisecs %ld pages_to_scan %ld max_ptes_none %ld, zero_pages_thp_split_min %ld, %ld s\n",
+	printf("ksm_bench: %s: khugepaged %ld ms, %ld pages, max_ptes_none %ld; split_min %ld; %ld s\n",
 	       w, read_long(THP "khugepaged/scan_sleep_millisecs"),
 	       read_long(THP "khugepaged/pages_to_scan"),
 	       read_long(THP "khugepaged/max_ptes_none"),
