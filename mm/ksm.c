@@ -1984,7 +1984,7 @@ static struct folio *zero_run_folio(struct vm_area_struct *vma,
 	return folio;
 }
 
-#if defined(CONFIG_TRANSPARENT_HUGEPAGE) || defined(CONFIG_KSM_ZERO_PAGES_ALL)
+#ifdef CONFIG_KSM_ZERO_PAGES_ALL
 /*
  * page_zero_filled - @page holds zeroes only
  *
