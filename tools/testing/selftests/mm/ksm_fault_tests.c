@@ -47,6 +47,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -516,6 +517,30 @@ static void v_refill(struct reply *r)
 		fill_page(v_area + i * pagesize, v_rec[i]);
 }
 
+/* A pipe holding page @idx (vmsplice): the THP it is in cannot split. */
+static int v_pipe[2] = { -1, -1 };
+
+static void v_pin(long idx, struct reply *r)
+{
+	struct iovec iov = {
+		.iov_base = v_area + idx * pagesize,
+		.iov_len = pagesize,
+	};
+
+	r->ret = 0;
+	if (pipe(v_pipe) || vmsplice(v_pipe[1], &iov, 1, 0) != (ssize_t)pagesize)
+		r->ret = -errno;
+}
+
+static void v_unpin(void)
+{
+	if (v_pipe[0] >= 0) {
+		close(v_pipe[0]);
+		close(v_pipe[1]);
+	}
+	v_pipe[0] = v_pipe[1] = -1;
+}
+
 /*
  * The churn thread: writes a zero into each zero-filled page again and
  * again, so that ksmd keeps finding new zero-filled pages to merge (a write
@@ -600,6 +625,12 @@ static void victim_main(struct victim *v)
 			break;
 		case 'c':
 			v_churn = c.idx;
+			break;
+		case 'P':
+			v_pin(c.idx, &r);
+			break;
+		case 'U':
+			v_unpin();
 			break;
 		case 'Q':
 			_exit(0);
@@ -1167,6 +1198,7 @@ static void test_poison_thp_checked(void)
 	const long per = thpsize / pagesize, nr = 2 * per, bus[] = { 200 };
 	uint32_t *rec = calloc(nr, sizeof(*rec));
 	long zero, stat, pfn;
+	int i;
 	struct victim v;
 	struct reply r;
 	bool ok = true;
@@ -1201,13 +1233,32 @@ static void test_poison_thp_checked(void)
 		goto out_fail;
 	ok &= poison_signal_ok(&r, bus, 1, "MADV_HWPOISON of a THP being checked");
 	remember_poison(pfn);
+	/*
+	 * memory_failure() tries the split once: a reference that ksmd holds
+	 * on the THP meanwhile (it visits the THP page by page) makes it fail,
+	 * "recovery action for unsplit thp: Failed", and the poisoned page
+	 * stays mapped, to be read again without SIGBUS.
+	 */
+	if (victim_pfn(&v, 200) >= 0) {
+		ksft_print_msg("memory_failure() did not split the THP that ksmd was checking: the poisoned page 200 is still mapped\n");
+		ok = false;
+	}
+	/* Soft offline may fail with EBUSY on such a reference: it retries. */
 	remember_poison(victim_pfn(&v, per + 100));
-	if (!victim_cmd(&v, 'S', per + 100, &r))
-		goto out_fail;
+	for (i = 0; i < 10; i++) {
+		if (!victim_cmd(&v, 'S', per + 100, &r))
+			goto out_fail;
+		if (r.ret != -EBUSY || r.bus)
+			break;
+		usleep(10000);
+	}
 	if (r.bus || r.ret) {
 		ksft_print_msg("MADV_SOFT_OFFLINE of a THP being checked: %s%s\n",
 			       r.bus ? "SIGBUS " : "", strerror(-r.ret));
 		ok = false;
+	} else if (i) {
+		ksft_print_msg("MADV_SOFT_OFFLINE of a THP being checked: EBUSY %d times before it split the THP\n",
+			       i);
 	}
 	wait_zero_mapped(&v, nr - 3, 30);
 	ksm_wait_full_scans(2, 30);
@@ -1232,6 +1283,133 @@ out_fail:
 	ksmd_stop();
 	free(rec);
 	ksft_test_result_fail("THP with data\n");
+}
+
+/*
+ * A poisoned page that stays mapped is never merged. memory_failure()
+ * cannot split a THP that something holds (here a pipe, by vmsplice()):
+ * it sends SIGBUS, says "unsplit thp: Failed", and page 100 stays mapped
+ * with PG_hwpoison set. Once the pipe lets go and the THP is split (debugfs
+ * split_huge_pages: the split maps the zero page into the other zero-filled
+ * pages, not into the poisoned one), the poisoned page is a small page that
+ * ksmd must leave alone: reading it would be a machine check in ksmd on
+ * real hardware, merging it into the zero page would hide the error from
+ * the process, and making it a KSM page would hand it to others.
+ * POISON_ZERO: a zero-filled page, registered; POISON_ZERO_ALL: the same,
+ * not registered, with zero_pages_scope=all; POISON_DATA: data that a page
+ * of a second process holds too.
+ */
+enum poison_kind { POISON_ZERO, POISON_ZERO_ALL, POISON_DATA };
+
+static void test_poison_mapped(enum poison_kind kind)
+{
+	const char *const whats[] = {
+		"zero-filled, registered",
+		"zero-filled, unregistered, zero_pages_scope=all",
+		"data shared with another process",
+	};
+	const char *what = whats[kind];
+	const bool all = kind == POISON_ZERO_ALL;
+	const long per = thpsize / pagesize, bus[] = { 100 };
+	uint32_t *rec = calloc(per, sizeof(*rec)), other_rec[4];
+	struct victim v, other = { 0 };
+	char buf[128];
+	struct reply r;
+	bool ok = true;
+	long pfn, now_pfn, stat, i;
+
+	ksmd_stop();
+	scope_set("mergeable");
+	if (rec && kind == POISON_DATA) {
+		for (i = 0; i < per; i++)
+			rec[i] = REC_UNIQUE(0x20000 + i);
+		rec[100] = 7;
+		for (i = 0; i < 4; i++)
+			other_rec[i] = i ? REC_UNIQUE(0x30000 + i) : 7;
+		if (!victim_start(&other, 4, other_rec, V_MERGEABLE)) {
+			ksft_test_result_fail("poisoned page left mapped, %s: no victim\n",
+					      what);
+			free(rec);
+			return;
+		}
+	}
+	if (access(DEBUGFS "split_huge_pages", W_OK)) {
+		ksft_test_result_skip("poisoned page left mapped, %s: no debugfs split_huge_pages\n",
+				      what);
+		free(rec);
+		return;
+	}
+	if (!rec || !victim_start(&v, per, rec, V_THP | V_NOHUGE_AFTER |
+				  (all ? 0 : V_MERGEABLE))) {
+		victim_stop(&other);
+		ksft_test_result_fail("poisoned page left mapped, %s: no victim\n",
+				      what);
+		free(rec);
+		return;
+	}
+	if (!victim_thps(&v, 1)) {
+		victim_stop(&v);
+		victim_stop(&other);
+		ksft_test_result_skip("poisoned page left mapped, %s: no THP faulted in\n",
+				      what);
+		free(rec);
+		return;
+	}
+	pfn = victim_pfn(&v, 100);
+	if (!victim_cmd(&v, 'P', 0, &r) || r.ret ||
+	    !victim_cmd(&v, 'H', 100, &r))
+		goto out_fail;
+	ok &= poison_signal_ok(&r, bus, 1, "MADV_HWPOISON of a pinned THP");
+	remember_poison(pfn);
+	victim_cmd(&v, 'U', 0, &r);
+	snprintf(buf, sizeof(buf), "%d,%#lx,%#lx", v.pid, v.addr,
+		 v.addr + thpsize);
+	if (write_file(DEBUGFS "split_huge_pages", buf))
+		goto out_fail;
+	if (victim_pfn(&v, 100) != pfn ||
+	    !(pfn_flags(pfn) & (1ULL << KPF_HWPOISON)) || victim_thps(&v, 1)) {
+		victim_stop(&v);
+		victim_stop(&other);
+		ksft_test_result_skip("poisoned page left mapped, %s: the THP was split, or the page unmapped, at once\n",
+				      what);
+		free(rec);
+		return;
+	}
+	if (all)
+		scope_set("all");
+	ksm_sysfs_write("sleep_millisecs", 20);
+	ksm_sysfs_write("run", 1);
+	/* A page of data goes to the unstable tree on its second visit. */
+	ksm_wait_full_scans(4, 30);
+	ksmd_stop();
+	now_pfn = victim_pfn(&v, 100);
+	stat = ksm_stat_read(v.pid, "ksm_zero_pages");
+	if (now_pfn != pfn) {
+		ksft_print_msg("ksmd merged the poisoned page %#lx: page 100 now maps %#lx%s, ksm_stat ksm_zero_pages %ld\n",
+			       pfn, now_pfn, now_pfn == zero_pfn ? " (the zero page)" : "",
+			       stat);
+		ok = false;
+	}
+	if (kind == POISON_DATA && victim_pfn(&other, 0) == pfn) {
+		ksft_print_msg("ksmd made the poisoned page %#lx a KSM page: the other process maps it\n",
+			       pfn);
+		ok = false;
+	}
+	ok &= counts_exact("poisoned page left mapped");
+	victim_stop(&v);
+	victim_stop(&other);
+	scope_set("mergeable");
+	ok &= counts_exact("after the victim's exit");
+	ksft_test_result(ok, "poisoned page left mapped by an unsplit THP, %s: ksmd leaves it alone, counts exact\n",
+			 what);
+	free(rec);
+	return;
+out_fail:
+	victim_stop(&v);
+	victim_stop(&other);
+	scope_set("mergeable");
+	free(rec);
+	ksft_test_result_fail("poisoned page left mapped, %s\n", what);
 }
 
 /*
@@ -1422,7 +1600,7 @@ out_fail:
 	ksft_test_result_fail("%s\n", what);
 }
 
-#define POISON_TESTS 9
+#define POISON_TESTS 12
 
 static void run_poison(void)
 {
@@ -1441,6 +1619,12 @@ static void run_poison(void)
 	test_poison_zero_run(false);
 	test_poison_thp_zero();
 	test_poison_thp_checked();
+	test_poison_mapped(POISON_ZERO);
+	if (has_scope())
+		test_poison_mapped(POISON_ZERO_ALL);
+	else
+		ksft_test_result_skip("no zero_pages_scope=all\n");
+	test_poison_mapped(POISON_DATA);
 	test_poison_ksm_pages();
 	unpoison_all();
 	/* Last: what is poisoned here stays so until the next boot. */
