@@ -243,7 +243,7 @@ static void fill_page(char *p, uint32_t rec)
 
 static bool page_matches(const char *p, uint32_t rec)
 {
-	const volatile uint64_t *w = (const volatile uint64_t *)p;
+	const uint64_t *w = (const uint64_t *)p;
 	size_t i;
 
 	for (i = 0; i < pagesize / sizeof(*w); i++)
@@ -254,8 +254,7 @@ static bool page_matches(const char *p, uint32_t rec)
 
 /* --- pagemap and kpageflags of any process ---------------------------- */
 
-#define PM_PFN_MASK	((1ULL << 55) - 1)
-#define PM_PRESENT_BIT	(1ULL << 63)
+#define PM_PFN_MASK	(BIT_ULL(55) - 1)
 
 /*
  * The page frames and kpageflags of @nr pages from @addr in process @pid:
@@ -282,7 +281,7 @@ static bool page_flags(pid_t pid, unsigned long addr, size_t nr, long *pfn,
 	for (i = 0; i < nr; i++) {
 		pfn[i] = -1;
 		flags[i] = 0;
-		if (!(pm[i] & PM_PRESENT_BIT))
+		if (!(pm[i] & PM_PRESENT))
 			continue;
 		pfn[i] = pm[i] & PM_PFN_MASK;
 		if (pread(kf, &flags[i], sizeof(flags[i]),
@@ -322,9 +321,9 @@ static long find_zero_pfn(void)
 
 	if (p == MAP_FAILED)
 		return -1;
-	if (*(volatile char *)p == 0 &&
+	if (!__atomic_load_n(p, __ATOMIC_RELAXED) &&
 	    page_flags(getpid(), (unsigned long)p, 1, &pfn, &flags) &&
-	    !(flags & (1ULL << KPF_ZERO_PAGE)))
+	    !(flags & BIT_ULL(KPF_ZERO_PAGE)))
 		pfn = -1;
 	munmap(p, pagesize);
 	return pfn;
@@ -445,19 +444,24 @@ static char *v_area;
 static size_t v_nr;
 static uint32_t *v_rec;
 static sigjmp_buf v_jmp;
-static volatile sig_atomic_t v_armed;
-static void *volatile v_bus_addr;
-static volatile int v_bus_code;
-static volatile int v_churn;
+/* Shared with the SIGBUS handler and the churn thread: __atomic only. */
+static int v_armed;
+static void *v_bus_addr;
+static int v_bus_code;
+static int v_churn;
+static size_t v_i;	/* v_check()'s page: kept across siglongjmp() */
+
+static void v_arm(int armed)
+{
+	__atomic_store_n(&v_armed, armed, __ATOMIC_SEQ_CST);
+}
 
 static void v_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	v_bus_addr = si->si_addr;
-	v_bus_code = si->si_code;
-	if (v_armed) {
-		v_armed = 0;
+	__atomic_store_n(&v_bus_addr, si->si_addr, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&v_bus_code, si->si_code, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&v_armed, 0, __ATOMIC_SEQ_CST))
 		siglongjmp(v_jmp, 1);
-	}
 	_exit(99);	/* a SIGBUS where none may be */
 }
 
@@ -475,35 +479,33 @@ static void v_madvise(long idx, int advice, struct reply *r)
 {
 	if (sigsetjmp(v_jmp, 1)) {
 		r->bus = 1;
-		r->bus_idx = v_idx(v_bus_addr);
-		r->si_code = v_bus_code;
+		r->bus_idx = v_idx(__atomic_load_n(&v_bus_addr, __ATOMIC_SEQ_CST));
+		r->si_code = __atomic_load_n(&v_bus_code, __ATOMIC_SEQ_CST);
 		return;
 	}
-	v_armed = 1;
+	v_arm(1);
 	r->ret = madvise(v_area + idx * pagesize, pagesize, advice) ? -errno : 0;
-	v_armed = 0;
+	v_arm(0);
 }
 
 /* Read every page: which raise SIGBUS, which do not hold their record. */
 static void v_check(struct reply *r)
 {
-	volatile size_t i;
-
 	r->first_bad = -1;
-	for (i = 0; i < v_nr; i++) {
+	for (v_i = 0; v_i < v_nr; v_i++) {
 		if (sigsetjmp(v_jmp, 1)) {
 			if (r->nr_bus < MAX_BUS)
-				r->bus_list[r->nr_bus] = i;
+				r->bus_list[r->nr_bus] = v_i;
 			r->nr_bus++;
 			continue;
 		}
-		v_armed = 1;
-		if (!page_matches(v_area + i * pagesize, v_rec[i])) {
+		v_arm(1);
+		if (!page_matches(v_area + v_i * pagesize, v_rec[v_i])) {
 			if (r->first_bad < 0)
-				r->first_bad = i;
+				r->first_bad = v_i;
 			r->nr_bad++;
 		}
-		v_armed = 0;
+		v_arm(0);
 	}
 }
 
@@ -538,7 +540,8 @@ static void v_unpin(void)
 		close(v_pipe[0]);
 		close(v_pipe[1]);
 	}
-	v_pipe[0] = v_pipe[1] = -1;
+	v_pipe[0] = -1;
+	v_pipe[1] = -1;
 }
 
 /*
@@ -552,10 +555,11 @@ static void *v_churn_thread(void *arg)
 
 	for (;;) {
 		for (i = 0; i < v_nr; i++) {
-			while (!v_churn)
+			while (!__atomic_load_n(&v_churn, __ATOMIC_RELAXED))
 				usleep(1000);
 			if (!v_rec[i])
-				*(volatile char *)(v_area + i * pagesize) = 0;
+				__atomic_store_n(v_area + i * pagesize, 0,
+						 __ATOMIC_RELAXED);
 		}
 		usleep(2000);
 	}
@@ -624,7 +628,7 @@ static void victim_main(struct victim *v)
 			v_refill(&r);
 			break;
 		case 'c':
-			v_churn = c.idx;
+			__atomic_store_n(&v_churn, c.idx, __ATOMIC_RELAXED);
 			break;
 		case 'P':
 			v_pin(c.idx, &r);
@@ -754,7 +758,7 @@ static long victim_zero_mapped(struct victim *v)
 	if (!pfn || !flags || !page_flags(v->pid, v->addr, v->nr, pfn, flags))
 		n = -1;
 	for (i = 0; n >= 0 && i < v->nr; i++)
-		if (flags[i] & (1ULL << KPF_ZERO_PAGE))
+		if (flags[i] & BIT_ULL(KPF_ZERO_PAGE))
 			n++;
 	free(pfn);
 	free(flags);
@@ -816,7 +820,7 @@ static void unpoison_all(void)
 	if (access(HWPOISON "unpoison-pfn", W_OK))
 		return;
 	for (i = 0; i < nr_poisoned; i++) {
-		if (!(pfn_flags(poisoned_pfns[i]) & (1ULL << KPF_HWPOISON)))
+		if (!(pfn_flags(poisoned_pfns[i]) & BIT_ULL(KPF_HWPOISON)))
 			continue;
 		if (!write_num(HWPOISON "unpoison-pfn", poisoned_pfns[i]))
 			back++;
@@ -891,7 +895,7 @@ static void test_poison_zero_filled(bool all)
 		ksft_print_msg("MADV_HWPOISON: %s\n", strerror(-r.ret));
 		ok = false;
 	}
-	if (!(pfn_flags(pfn) & (1ULL << KPF_HWPOISON))) {
+	if (!(pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON))) {
 		ksft_print_msg("page frame %#lx of page 10 is not poisoned\n", pfn);
 		ok = false;
 	}
@@ -929,7 +933,8 @@ static void test_poison_zero_filled(bool all)
 	victim_stop(&v);
 	scope_set("mergeable");
 	ok &= counts_exact("after the victim's exit");
-	ksft_test_result(ok, "%s: HWPOISON and soft offline, the others merged, SIGBUS on the poisoned page only, counts exact\n",
+	ksft_test_result(ok,
+			 "%s: HWPOISON and soft offline, the others merged, SIGBUS on the poisoned page only, counts exact\n",
 			 what);
 	free(rec);
 	return;
@@ -949,7 +954,7 @@ out_fail:
 static bool hwpoison_filter_on(void)
 {
 	struct stat st;
-	uint64_t mask = 1ULL << KPF_ANON | 1ULL << KPF_LRU | 1ULL << KPF_NOPAGE;
+	uint64_t mask = BIT_ULL(KPF_ANON) | BIT_ULL(KPF_LRU) | BIT_ULL(KPF_NOPAGE);
 	char buf[32];
 
 	if (stat(TEST_CG, &st))
@@ -958,7 +963,7 @@ static bool hwpoison_filter_on(void)
 	if (write_file(HWPOISON "corrupt-filter-flags-mask", buf))
 		return false;
 	snprintf(buf, sizeof(buf), "%llu",
-		 (unsigned long long)(1ULL << KPF_ANON | 1ULL << KPF_LRU));
+		 (unsigned long long)(BIT_ULL(KPF_ANON) | BIT_ULL(KPF_LRU)));
 	if (write_file(HWPOISON "corrupt-filter-flags-value", buf) ||
 	    write_num(HWPOISON "corrupt-filter-memcg", st.st_ino) ||
 	    write_file(HWPOISON "corrupt-filter-enable", "1"))
@@ -1008,7 +1013,7 @@ static void test_poison_zero_run(bool hard)
 	if (hard && (access(HWPOISON "corrupt-pfn", W_OK) || !test_cgroup_make() ||
 		     !hwpoison_filter_on())) {
 		hwpoison_filter_off();
-		ksft_test_result_skip("zero runs under %s: no debugfs hwpoison filter or memory cgroup\n",
+		ksft_test_result_skip("zero runs under %s: no hwpoison filter or memcg\n",
 				      what);
 		free(rec);
 		return;
@@ -1051,13 +1056,13 @@ static void test_poison_zero_run(bool hard)
 		ksmd_stop();
 		flags = victim_page_flags(&v, idx);
 		/* Not present: a hwpoison entry in its place. */
-		if (hard && !(flags & (1ULL << KPF_ZERO_PAGE)) &&
+		if (hard && !(flags & BIT_ULL(KPF_ZERO_PAGE)) &&
 		    victim_pfn(&v, idx) < 0)
 			n = 1;
 		ok &= victim_intact(&v, bus, n, "zero run");
 		if (n)
 			poisoned++;
-		else if (flags & (1ULL << KPF_ZERO_PAGE))
+		else if (flags & BIT_ULL(KPF_ZERO_PAGE))
 			merged++;
 		else
 			other++;
@@ -1065,11 +1070,12 @@ static void test_poison_zero_run(bool hard)
 		ksm_sysfs_write("run", 1);
 	}
 	ksmd_stop();
-	ksft_print_msg("%d rounds: %d pages poisoned before their merge, %d merged first, %d neither when checked\n",
+	ksft_print_msg("%d rounds: %d poisoned before the merge, %d merged first, %d neither\n",
 		       i, poisoned, merged, other);
 	victim_stop(&v);
 	ok &= counts_exact("after the victim's exit");
-	ksft_test_result(ok, "zero runs at full speed under %s: SIGBUS on the poisoned page only, data intact, counts exact\n",
+	ksft_test_result(ok,
+			 "zero runs at full speed under %s: SIGBUS on the poisoned page only, data intact, counts exact\n",
 			 what);
 	goto out;
 out_fail:
@@ -1093,8 +1099,8 @@ static bool victim_thps(struct victim *v, long nr_thp)
 
 	if (pfn && flags && page_flags(v->pid, v->addr, v->nr, pfn, flags))
 		for (i = 0; i < v->nr; i++)
-			if ((flags[i] & (1ULL << KPF_THP)) &&
-			    !(flags[i] & (1ULL << KPF_ZERO_PAGE)))
+			if ((flags[i] & BIT_ULL(KPF_THP)) &&
+			    !(flags[i] & BIT_ULL(KPF_ZERO_PAGE)))
 				n++;
 	free(pfn);
 	free(flags);
@@ -1133,7 +1139,7 @@ static void test_poison_thp_zero(void)
 	if (!victim_cmd(&v, 'H', 100, &r))
 		goto out_fail;
 	ok &= poison_signal_ok(&r, bus, 1, "MADV_HWPOISON of a THP page");
-	if (!(pfn_flags(pfn) & (1ULL << KPF_HWPOISON))) {
+	if (!(pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON))) {
 		ksft_print_msg("page 100 of the THP is not poisoned\n");
 		ok = false;
 	}
@@ -1163,12 +1169,12 @@ static void test_poison_thp_zero(void)
 	zero = victim_zero_mapped(&v);
 	stat = ksm_stat_read(v.pid, "ksm_zero_pages");
 	if (zero != nr - 1 || stat != per) {
-		ksft_print_msg("%ld of %ld pages map the zero page, ksm_stat ksm_zero_pages %ld (expected %ld)\n",
+		ksft_print_msg("%ld/%ld pages on the zero page, ksm_stat %ld (expected %ld)\n",
 			       zero, nr - 1, stat, per);
 		ok = false;
 	}
-	if ((victim_page_flags(&v, per) & (1ULL << KPF_THP | 1ULL << KPF_ZERO_PAGE)) !=
-	    (1ULL << KPF_THP | 1ULL << KPF_ZERO_PAGE)) {
+	if ((victim_page_flags(&v, per) & (BIT_ULL(KPF_THP) | BIT_ULL(KPF_ZERO_PAGE))) !=
+	    (BIT_ULL(KPF_THP) | BIT_ULL(KPF_ZERO_PAGE))) {
 		ksft_print_msg("the THP left whole is not the huge zero page\n");
 		ok = false;
 	}
@@ -1176,7 +1182,8 @@ static void test_poison_thp_zero(void)
 	ok &= counts_exact("zero-filled THPs");
 	victim_stop(&v);
 	ok &= counts_exact("after the victim's exit");
-	ksft_test_result(ok, "zero-filled THPs: HWPOISON splits one, soft offline another, the third becomes the huge zero page, SIGBUS on the poisoned page only, counts exact\n");
+	ksft_test_result(ok,
+			 "zero-filled THPs: HWPOISON splits one, soft offline another, the third becomes the huge zero page, SIGBUS on the poisoned page only, counts exact\n");
 	free(rec);
 	return;
 out_fail:
@@ -1245,7 +1252,7 @@ static void test_poison_thp_checked(void)
 	 */
 	unsplit = victim_pfn(&v, 200) == pfn;
 	if (unsplit) {
-		ksft_print_msg("memory_failure() could not split the THP that ksmd was checking (unsplit thp): page 200 stays mapped\n");
+		ksft_print_msg("unsplit THP (held by ksmd): page 200 stays mapped\n");
 		if (!r.bus) {
 			ksft_print_msg("no SIGBUS for the unsplit THP\n");
 			ok = false;
@@ -1265,7 +1272,7 @@ static void test_poison_thp_checked(void)
 			       r.bus ? "SIGBUS " : "", strerror(-r.ret));
 		ok = false;
 	} else if (i) {
-		ksft_print_msg("MADV_SOFT_OFFLINE of a THP being checked: EBUSY %d times before it split the THP\n",
+		ksft_print_msg("soft offline: EBUSY %d times before the split\n",
 			       i);
 	}
 	/*
@@ -1279,7 +1286,7 @@ static void test_poison_thp_checked(void)
 	zero = victim_zero_mapped(&v);
 	stat = ksm_stat_read(v.pid, "ksm_zero_pages");
 	if (zero != expect || stat != 0) {
-		ksft_print_msg("%ld of %ld pages map the zero page, ksm_stat ksm_zero_pages %ld (expected 0)\n",
+		ksft_print_msg("%ld/%ld pages on the zero page, ksm_stat %ld (expected 0)\n",
 			       zero, expect, stat);
 		ok = false;
 	}
@@ -1291,7 +1298,8 @@ static void test_poison_thp_checked(void)
 	ok &= counts_exact("THPs with data");
 	victim_stop(&v);
 	ok &= counts_exact("after the victim's exit");
-	ksft_test_result(ok, "THPs with data being checked: HWPOISON (%s) and soft offline, data intact, SIGBUS on the poisoned page only, counts exact\n",
+	ksft_test_result(ok,
+			 "THPs with data being checked: HWPOISON (%s) and soft offline, data intact, SIGBUS on the poisoned page only, counts exact\n",
 			 unsplit ? "the THP could not be split" : "split");
 	free(rec);
 	return;
@@ -1351,7 +1359,7 @@ static void test_poison_mapped(enum poison_kind kind)
 		}
 	}
 	if (access(DEBUGFS "split_huge_pages", W_OK)) {
-		ksft_test_result_skip("poisoned page left mapped, %s: no debugfs split_huge_pages\n",
+		ksft_test_result_skip("left mapped, %s: no debugfs split_huge_pages\n",
 				      what);
 		free(rec);
 		return;
@@ -1384,10 +1392,10 @@ static void test_poison_mapped(enum poison_kind kind)
 	if (write_file(DEBUGFS "split_huge_pages", buf))
 		goto out_fail;
 	if (victim_pfn(&v, 100) != pfn ||
-	    !(pfn_flags(pfn) & (1ULL << KPF_HWPOISON)) || victim_thps(&v, 1)) {
+	    !(pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON)) || victim_thps(&v, 1)) {
 		victim_stop(&v);
 		victim_stop(&other);
-		ksft_test_result_skip("poisoned page left mapped, %s: the THP was split, or the page unmapped, at once\n",
+		ksft_test_result_skip("left mapped, %s: split or unmapped at once\n",
 				      what);
 		free(rec);
 		return;
@@ -1402,13 +1410,13 @@ static void test_poison_mapped(enum poison_kind kind)
 	now_pfn = victim_pfn(&v, 100);
 	stat = ksm_stat_read(v.pid, "ksm_zero_pages");
 	if (now_pfn != pfn) {
-		ksft_print_msg("ksmd merged the poisoned page %#lx: page 100 now maps %#lx%s, ksm_stat ksm_zero_pages %ld\n",
+		ksft_print_msg("poisoned page %#lx merged: page 100 maps %#lx%s, ksm_stat %ld\n",
 			       pfn, now_pfn, now_pfn == zero_pfn ? " (the zero page)" : "",
 			       stat);
 		ok = false;
 	}
 	if (kind == POISON_DATA && victim_pfn(&other, 0) == pfn) {
-		ksft_print_msg("ksmd made the poisoned page %#lx a KSM page: the other process maps it\n",
+		ksft_print_msg("poisoned page %#lx made a KSM page, mapped by the other process\n",
 			       pfn);
 		ok = false;
 	}
@@ -1417,7 +1425,8 @@ static void test_poison_mapped(enum poison_kind kind)
 	victim_stop(&other);
 	scope_set("mergeable");
 	ok &= counts_exact("after the victim's exit");
-	ksft_test_result(ok, "poisoned page left mapped by an unsplit THP, %s: ksmd leaves it alone, counts exact\n",
+	ksft_test_result(ok,
+			 "poisoned page left mapped by an unsplit THP, %s: ksmd leaves it alone, counts exact\n",
 			 what);
 	free(rec);
 	return;
@@ -1483,7 +1492,7 @@ static void test_poison_ksm_pages(void)
 	if (!victim_cmd(&a, 'H', 0, &r))
 		goto out_fail;
 	ok &= poison_signal_ok(&r, bus, 4, "MADV_HWPOISON of a KSM page");
-	if (!(pfn_flags(pfn) & (1ULL << KPF_HWPOISON))) {
+	if (!(pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON))) {
 		ksft_print_msg("the KSM page is not poisoned\n");
 		ok = false;
 	}
@@ -1513,7 +1522,7 @@ static void test_poison_ksm_pages(void)
 	shared = ksm_sysfs_read("pages_shared");
 	sharing = ksm_sysfs_read("pages_sharing");
 	if (shared != 7 || sharing != 49) {
-		ksft_print_msg("after the poison: pages_shared %ld, pages_sharing %ld (expected 7, 49)\n",
+		ksft_print_msg("pages_shared %ld, pages_sharing %ld (expected 7, 49)\n",
 			       shared, sharing);
 		ok = false;
 	}
@@ -1532,7 +1541,7 @@ static void test_poison_ksm_pages(void)
 		ksm_wait_full_scans(3, 30);
 		ksmd_stop();
 		if (victim_pfn(&c, 0) == poisoned) {
-			ksft_print_msg("a new page of pattern 1 was merged into the poisoned KSM page %#lx\n",
+			ksft_print_msg("new page merged into the poisoned KSM page %#lx\n",
 				       poisoned);
 			ok = false;
 		}
@@ -1545,7 +1554,8 @@ static void test_poison_ksm_pages(void)
 	victim_stop(&a);
 	victim_stop(&b);
 	ok &= counts_exact("after the victims' exit");
-	ksft_test_result(ok, "KSM pages: HWPOISON unmaps the page from both processes and no new page merges into it, soft offline moves it, counters exact\n");
+	ksft_test_result(ok,
+			 "KSM pages: HWPOISON unmaps the page from both processes and no new page merges into it, soft offline moves it, counters exact\n");
 	free(rec);
 	return;
 out_fail:
@@ -1592,13 +1602,13 @@ static void test_poison_ksm_zero(bool huge)
 	ksmd_stop();
 	pfn = victim_pfn(&v, idx);
 	if (victim_zero_mapped(&v) != nr ||
-	    (huge && !(victim_page_flags(&v, idx) & (1ULL << KPF_THP)))) {
+	    (huge && !(victim_page_flags(&v, idx) & BIT_ULL(KPF_THP)))) {
 		victim_stop(&v);
 		ksft_test_result_fail("%s: the pages were not merged\n", what);
 		free(rec);
 		return;
 	}
-	if (pfn_flags(pfn) & (1ULL << KPF_HWPOISON)) {
+	if (pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON)) {
 		victim_stop(&v);
 		ksft_test_result_skip("%s: already poisoned (an earlier run in this boot)\n",
 				      what);
@@ -1609,7 +1619,7 @@ static void test_poison_ksm_zero(bool huge)
 		goto out_fail;
 	ksft_print_msg("%s: MADV_SOFT_OFFLINE: %s%s\n", what,
 		       r.bus ? "SIGBUS " : "", strerror(-r.ret));
-	if (r.bus || !r.ret || (pfn_flags(pfn) & (1ULL << KPF_HWPOISON))) {
+	if (r.bus || !r.ret || (pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON))) {
 		ksft_print_msg("%s: soft offline did not refuse it\n", what);
 		ok = false;
 	}
@@ -1618,7 +1628,7 @@ static void test_poison_ksm_zero(bool huge)
 		goto out_fail;
 	ksft_print_msg("%s: MADV_HWPOISON: %s%s, page frame %#lx %s\n", what,
 		       r.bus ? "SIGBUS " : "", strerror(-r.ret), pfn,
-		       pfn_flags(pfn) & (1ULL << KPF_HWPOISON) ?
+		       pfn_flags(pfn) & BIT_ULL(KPF_HWPOISON) ?
 		       "poisoned" : "not poisoned");
 	ok &= poison_signal_ok(&r, bus, 1, what);
 	ok &= victim_intact(&v, NULL, 0, "after HWPOISON");
@@ -1632,7 +1642,8 @@ static void test_poison_ksm_zero(bool huge)
 	ok &= counts_exact(what);
 	victim_stop(&v);
 	ok &= counts_exact("after the victim's exit");
-	ksft_test_result(ok, "%s: soft offline refused, HWPOISON unmaps and kills nothing, data intact, counts exact\n",
+	ksft_test_result(ok,
+			 "%s: soft offline refused, HWPOISON unmaps and kills nothing, data intact, counts exact\n",
 			 what);
 	free(rec);
 	return;
@@ -1649,7 +1660,7 @@ static void run_poison(void)
 	if (access(HWPOISON, F_OK) ||
 	    access(MEMORY "soft_offline_page", W_OK)) {
 		for (int i = 0; i < POISON_TESTS; i++)
-			ksft_test_result_skip("memory failure: no CONFIG_MEMORY_FAILURE and CONFIG_HWPOISON_INJECT (debugfs hwpoison/)\n");
+			ksft_test_result_skip("no debugfs hwpoison/ or soft_offline_page\n");
 		return;
 	}
 	test_poison_zero_filled(false);
@@ -1678,11 +1689,9 @@ static void run_poison(void)
 
 static unsigned long block_pages;
 
-static volatile sig_atomic_t alarmed;
-
+/* SIGALRM only interrupts the write. */
 static void on_alarm(int sig)
 {
-	alarmed = 1;
 }
 
 /*
@@ -1697,7 +1706,6 @@ static int block_set(int n, const char *state, int secs)
 
 	snprintf(path, sizeof(path), MEMORY "memory%d/state", n);
 	sigaction(SIGALRM, &sa, NULL);
-	alarmed = 0;
 	alarm(secs);
 	err = write_file(path, state);
 	alarm(0);
@@ -1813,7 +1821,7 @@ static long victim_in_block(struct victim *v, int n, long *ksm, long *thp)
 		in++;
 		if (pfn_shared(pfn, v->nr, i))
 			(*ksm)++;
-		if (flags[i] & (1ULL << KPF_THP))
+		if (flags[i] & BIT_ULL(KPF_THP))
 			(*thp)++;
 	}
 	free(pfn);
@@ -1862,7 +1870,7 @@ static void run_hotplug(void)
 		goto out_free;
 	}
 	victim_node = block_node(n);
-	ksft_test_result_pass("memory block %d (node %d, %lu MiB) offlined and onlined to ZONE_MOVABLE\n",
+	ksft_test_result_pass("memory block %d (node %d, %lu MiB) onlined to ZONE_MOVABLE\n",
 			      n, victim_node, block_pages * pagesize >> 20);
 
 	for (i = 0; i < 1024; i++)
@@ -1902,7 +1910,8 @@ static void run_hotplug(void)
 	    (scope && victim_zero_mapped(&u) != 256))
 		placed = false;
 	exact &= counts_exact("before offlining");
-	ksft_test_result(placed, "memory block %d holds the victims' KSM pages, zero-filled pages and THPs, merged\n",
+	ksft_test_result(placed,
+			 "memory block %d holds the victims' KSM pages, zero-filled pages and THPs, merged\n",
 			 n);
 
 	for (round = 1; round <= 3; round++) {
@@ -1937,7 +1946,7 @@ static void run_hotplug(void)
 		sharing = ksm_sysfs_read("pages_sharing");
 		zero = victim_zero_mapped(&t);
 		if (shared != 16 || sharing != 240 || zero != 2 * per) {
-			ksft_print_msg("round %d: pages_shared %ld, pages_sharing %ld, THP zero pages %ld\n",
+			ksft_print_msg("round %d: shared %ld, sharing %ld, THP zero pages %ld\n",
 				       round, shared, sharing, zero);
 			exact = false;
 		}
@@ -1956,7 +1965,8 @@ static void run_hotplug(void)
 		ksmd_stop();
 		exact &= counts_exact("after onlining");
 	}
-	ksft_test_result(moved, "memory block %d offlined and onlined 3 times with ksmd merging: every page moved out, data intact, no SIGBUS\n",
+	ksft_test_result(moved,
+			 "memory block %d offlined and onlined 3 times with ksmd merging: every page moved out, data intact, no SIGBUS\n",
 			 n);
 	victim_stop(&s);
 	victim_stop(&t);
@@ -1965,13 +1975,14 @@ static void run_hotplug(void)
 	ksm_sysfs_write("run", 2);
 	if (ksm_sysfs_read("ksm_zero_pages") || ksm_sysfs_read("pages_shared") ||
 	    ksm_sysfs_read("pages_sharing")) {
-		ksft_print_msg("after run=2: ksm_zero_pages %ld, pages_shared %ld, pages_sharing %ld\n",
+		ksft_print_msg("run=2: ksm_zero_pages %ld, pages_shared %ld, pages_sharing %ld\n",
 			       ksm_sysfs_read("ksm_zero_pages"),
 			       ksm_sysfs_read("pages_shared"),
 			       ksm_sysfs_read("pages_sharing"));
 		exact = false;
 	}
-	ksft_test_result(exact, "counts exact after each offline and online, KSM pages still shared, none left after run=2\n");
+	ksft_test_result(exact,
+			 "counts exact after each offline and online, KSM pages still shared, none left after run=2\n");
 out:
 	victim_stop(&s);
 	victim_stop(&t);
@@ -2337,7 +2348,7 @@ static void run_alloc(void)
 	if (access(FAILSLAB "probability", W_OK) ||
 	    access(FAIL_PAGE "probability", W_OK)) {
 		for (i = 0; i < ALLOC_TESTS; i++)
-			ksft_test_result_skip("allocation failure: no debugfs failslab and fail_page_alloc (CONFIG_FAULT_INJECTION_DEBUG_FS)\n");
+			ksft_test_result_skip("alloc: no debugfs failslab or fail_page_alloc\n");
 		return;
 	}
 	ksmd = find_ksmd();
@@ -2416,7 +2427,7 @@ static void run_alloc(void)
 	page_fail = fault_injected(FAIL_PAGE);
 	fault_restore(0, FAILSLAB);
 	fault_restore(1, FAIL_PAGE);
-	ksft_print_msg("injected: %ld slab and %ld page allocation failures; %ld of %ld zero_pages_scope writes failed\n",
+	ksft_print_msg("injected: %ld slab, %ld page failures; %ld of %ld scope writes failed\n",
 		       slab_fail, page_fail, write_fails, writes);
 	status = -1;
 	waitpid(leader, &status, 0);
@@ -2444,9 +2455,10 @@ static void run_alloc(void)
 				leak = true;
 			}
 		}
-		ksft_test_result(!leak, "no leak: ksm_rmap_item, ksm_mm_slot and ksm_stable_node objects as before the load\n");
+		ksft_test_result(!leak,
+				 "no leak: ksm_rmap_item, ksm_mm_slot and ksm_stable_node objects as before the load\n");
 	} else {
-		ksft_test_result_skip("no leak check: the KSM slab caches are merged with others (boot with slab_nomerge)\n");
+		ksft_test_result_skip("no leak check: KSM slab caches merged (slab_nomerge)\n");
 	}
 	ksft_test_result(!ksm_sysfs_read("ksm_zero_pages") &&
 			 !ksm_sysfs_read("pages_shared") &&
