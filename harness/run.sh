@@ -214,6 +214,9 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_stress_tests" \
 		"$mm/ksm_stress_tests.c" $libs
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_fault_tests" \
+		"$mm/ksm_fault_tests.c" "$mm/vm_util.c" $libs
 	# Upstream's soft-dirty test, run by tests.list with the defaults and
 	# under ksm_all_on.sh (every KSM feature on, the knobs put back
 	# afterwards).
