@@ -6,7 +6,10 @@
 #   deps    install what the harness needs (Debian packages, apt)
 #   base    unpack and verify the pinned base tree in out/src/base
 #   kernel  apply the series to out/src/series and build the test kernel
-#   test    kernel + selftests + initramfs, boot, run tests.list, summary
+#   test    kernel + selftests + initramfs, boot, run tests.list, summary;
+#           with KCSAN=1 the KCSAN kernel in out/build/series-kcsan, the KSM
+#           lines of tests.list and 300 s of stress, KCSAN reports listed
+#   kernel-kcsan  the KCSAN test kernel alone
 #   demo    kernel + demo program, boot, run the demo workload
 #   test-base  the selftests on the pristine base kernel (expected to fail)
 #   stress  kernel + ksm_stress_tests alone for STRESS_SECONDS (600), summary
@@ -159,6 +162,25 @@ step_kernel() {
 	step_series_tree
 	build_kernel "$OUT/src/series" "$OUT/build/series" "$h/kernel.config" \
 		"$h/debug.config"
+}
+
+# The KCSAN test kernel (make test KCSAN=1), in its own build directory:
+# kernel.config, debug.config less KASAN (KCSAN depends on !KASAN),
+# kcsan.config.
+step_kernel_kcsan() {
+	step_series_tree
+	local b=$OUT/build/series-kcsan
+	mkdir -p "$b"
+	grep -v 'KASAN' "$h/debug.config" > "$b/debug-nokasan.config.tmp"
+	# Rewritten only when it changes: build_kernel reconfigures on a
+	# change of its fragments, not of their dates.
+	if cmp -s "$b/debug-nokasan.config.tmp" "$b/debug-nokasan.config"; then
+		rm -f "$b/debug-nokasan.config.tmp"
+	else
+		mv -f "$b/debug-nokasan.config.tmp" "$b/debug-nokasan.config"
+	fi
+	build_kernel "$OUT/src/series" "$b" "$h/kernel.config" \
+		"$b/debug-nokasan.config" "$h/kcsan.config"
 }
 
 # Static selftest binaries, built against the series tree and its
@@ -436,12 +458,15 @@ compare_allon() {
 	' "$dir/results.log"
 }
 
-# summarize LOGDIR: count the TAP results. A program that prints its own
-# TAP counts each of its subtests; one that does not counts once by its exit
-# status. Prints "N passed, N failed, N skipped" last; returns non-zero on
-# a failure, a guest that did not finish or a splat.
+# summarize LOGDIR [KCSAN_BUILD]: count the TAP results. A program that
+# prints its own TAP counts each of its subtests; one that does not counts
+# once by its exit status. Prints "N passed, N failed, N skipped" last;
+# returns non-zero on a failure, a guest that did not finish or a splat.
+# With KCSAN_BUILD (make test KCSAN=1: the build directory of its kernel) a
+# "BUG: KCSAN:" report is no splat: kcsan_summary lists each distinct one,
+# and each in mm/ksm.c counts as a failure.
 summarize() {
-	local dir=$1 verdict=0 splats
+	local dir=$1 kbuild=${2:-} verdict=0 splats
 	awk -v expected="$h/allon-expected" '
 		BEGIN { read_expected(expected) }
 		'"$AWK_EXPECTED"'
@@ -501,6 +526,7 @@ summarize() {
 		failed=$((failed + 1))
 	fi
 	splats=$(grep -E "$SPLAT" "$dir/console.log" || true)
+	[ -z "$kbuild" ] || splats=$(grep -v 'BUG: KCSAN: ' <<<"$splats" || true)
 	if [ -n "$splats" ]; then
 		echo "FAIL: kernel splat in $dir/console.log:"
 		printf '%s\n' "$splats" | head -20 | sed 's/^/    /'
@@ -513,6 +539,10 @@ summarize() {
 	diffs=$(cat "$dir/allon-diffs")
 	cat "$dir/allon-pairs"
 	failed=$((failed + diffs))
+	if [ -n "$kbuild" ]; then
+		kcsan_summary "$dir" "$kbuild"
+		failed=$((failed + $(cat "$dir/kcsan-failed")))
+	fi
 	[ "$failed" -eq 0 ] || verdict=1
 	[ "${xfailed:-0}" -eq 0 ] ||
 		echo "$xfailed expected all-on difference(s), see harness/allon-expected"
@@ -520,26 +550,212 @@ summarize() {
 	return $verdict
 }
 
-# run_tests WHICH: build the selftests of the series, boot the kernel built
-# from out/src/WHICH (series or base) and run tests.list in it.
+# kcsan_reports CONSOLE RAW: the KCSAN reports of the kernel log CONSOLE,
+# one line per distinct report (its title, "TYPE in A / B" as KCSAN prints
+# it, the functions in alphabetical order, offsets dropped): the title, the
+# number of reports, then per access (one for a race of unknown origin,
+# else two) its description and its top stack frame, tab-separated. The
+# first report of each title, whole, goes to RAW.
+kcsan_reports() {
+	awk -v raw="$2" '
+		{ sub(/\r$/, ""); sub(/^\[[ 0-9.]*\] /, "") }
+		/^BUG: KCSAN: / {
+			title = $0
+			sub(/^BUG: KCSAN: /, "", title)
+			gsub(/\+0x[0-9a-f]+\/0x[0-9a-f]+/, "", title)
+			inrep = 1; nacc = 0; want = 0
+			text = "==================================================================\n" $0 "\n"
+			next
+		}
+		!inrep { next }
+		/^=+$/ {
+			text = text $0 "\n"
+			if (!(title in count)) {
+				order[++n] = title
+				line = ""
+				for (i = 1; i <= nacc; i++)
+					line = line "\t" acc[i] "\t" frame[i]
+				first[title] = line
+				printf "%s", text > raw
+			}
+			count[title]++
+			inrep = 0
+			next
+		}
+		{ text = text $0 "\n" }
+		/ to 0x[0-9a-f]+ of [0-9]+ bytes by / {
+			a = $0
+			sub(/ to 0x[0-9a-f]+ of /, " of ", a)
+			sub(/^race at unknown origin, with /, "", a)
+			sub(/:$/, "", a)
+			acc[++nacc] = a
+			frame[nacc] = "?"
+			want = 1
+			next
+		}
+		want && /^ [^ ]/ {
+			f = $0
+			sub(/^ +/, "", f)
+			frame[nacc] = f
+			want = 0
+		}
+		END {
+			for (i = 1; i <= n; i++)
+				printf "%s\t%d%s\n", order[i], count[order[i]], first[order[i]]
+		}' "$1"
+}
+
+# kcsan_where BUILD FRAME: "FILE:LINE" of FRAME (func+0x12/0x40) in the
+# vmlinux of BUILD, with the functions it is inlined into
+# ("file:line < caller's file:line"), from scripts/faddr2line; the bare
+# frame without debug information.
+kcsan_where() {
+	local build=$1 frame=$2 out
+	if out=$("$OUT/src/series/scripts/faddr2line" "$build/vmlinux" "$frame" 2>/dev/null); then
+		out=$(awk 'NR > 1 && / at / {
+				if (seen && !/^ *\(inlined by\)/) exit
+				seen = 1
+				sub(/^ *\(inlined by\) /, "")
+				sub(/ \(discriminator [0-9]+\)/, "")
+				s = s (s == "" ? "" : " < ") $0
+			}
+			END { print s }' <<<"$out")
+	fi
+	echo "${out:-$frame}"
+}
+
+# kcsan_series_line FILE:LINE: true when that line of the series tree is
+# one the series wrote (absent from the base's file).
+kcsan_series_line() {
+	local f=${1%:*} l=${1##*:}
+	[ -f "$OUT/src/series/$f" ] || return 1
+	[ -f "$OUT/src/base/$f" ] || return 0
+	diff --old-line-format= --unchanged-line-format= --new-line-format='%dn
+' "$OUT/src/base/$f" "$OUT/src/series/$f" | grep -qx "$l"
+}
+
+# kcsan_summary LOGDIR BUILD: every distinct KCSAN report of
+# LOGDIR/console.log, once, with its number of reports and where each
+# access was (file:line by the vmlinux of BUILD). KCSAN-KSM: an access in
+# mm/ksm.c (the top frame or a function inlined into it), a failure.
+# KCSAN-KNOWN: elsewhere, listed in harness/kcsan-known with a reason.
+# KCSAN-UPSTREAM: elsewhere, not listed yet; neither fails. A line of
+# another file that the series wrote is pointed out. The first report of
+# each, with its stacks decoded, goes to LOGDIR/kcsan-reports.txt. The
+# number of failures goes to LOGDIR/kcsan-failed; a kernel that did not
+# say KCSAN was on is one.
+kcsan_summary() {
+	local dir=$1 build=$2 title n rest fields i where ksm line loc
+	local nfail=0 nksm=0 nknown=0 nother=0 nreports=0 syms out known
+	kcsan_reports "$dir/console.log" "$dir/kcsan-reports.raw" > "$dir/kcsan-reports.tsv"
+	if [ -f "$build/vmlinux" ] && [ -x "$OUT/src/series/scripts/decode_stacktrace.sh" ]; then
+		"$OUT/src/series/scripts/decode_stacktrace.sh" "$build/vmlinux" \
+			"$OUT/src/series/" < "$dir/kcsan-reports.raw" \
+			> "$dir/kcsan-reports.txt" 2>/dev/null ||
+			cp "$dir/kcsan-reports.raw" "$dir/kcsan-reports.txt"
+	else
+		cp "$dir/kcsan-reports.raw" "$dir/kcsan-reports.txt"
+	fi
+	# The functions of mm/ksm.o: a report in one of them is the series'
+	# even where no line number can be had.
+	syms=$(nm --defined-only "$build/mm/ksm.o" 2>/dev/null | awk '$2 ~ /^[tT]$/ { print $3 }')
+	out=""
+	while IFS=$'\t' read -r title n rest; do
+		[ -n "$title" ] || continue
+		nreports=$((nreports + n))
+		IFS=$'\t' read -r -a fields <<<"$rest"
+		ksm=0
+		line=""
+		for ((i = 0; i + 1 < ${#fields[@]}; i += 2)); do
+			where=$(kcsan_where "$build" "${fields[i + 1]}")
+			if [[ $where == *mm/ksm.c:* ]] ||
+			   grep -qxF "${fields[i + 1]%%+*}" <<<"$syms"; then
+				ksm=1
+			else
+				# The innermost line, or one it is inlined into,
+				# that the series wrote outside mm/ksm.c.
+				while read -r loc; do
+					if kcsan_series_line "$loc"; then
+						where="$where [series line $loc]"
+						break
+					fi
+				done < <(grep -oE '[^ ]+\.[ch]:[0-9]+' <<<"$where")
+			fi
+			line+=$'\n'"    ${fields[i]}: ${fields[i + 1]} at $where"
+		done
+		known=$(awk -F'|' -v t="${title#* in }" '!/^#/ && $1 == t { print $2; exit }' \
+			"$h/kcsan-known")
+		if [ $ksm = 1 ]; then
+			out+="KCSAN-KSM: $title ($n reports)$line"$'\n'
+			nksm=$((nksm + 1))
+		elif [ -n "$known" ]; then
+			out+="KCSAN-KNOWN: $title ($n reports): $known$line"$'\n'
+			nknown=$((nknown + 1))
+		else
+			out+="KCSAN-UPSTREAM: $title ($n reports): not in harness/kcsan-known$line"$'\n'
+			nother=$((nother + 1))
+		fi
+	done < "$dir/kcsan-reports.tsv"
+	nfail=$nksm
+	if ! grep -q 'kcsan: enabled early' "$dir/console.log"; then
+		echo "FAIL: the kernel did not say \"kcsan: enabled early\": KCSAN was not on"
+		nfail=$((nfail + 1))
+	fi
+	printf '%s' "$out"
+	[ $nksm = 0 ] || echo "FAIL: $nksm distinct data race(s) in mm/ksm.c (KCSAN-KSM above)"
+	echo "KCSAN: $((nksm + nknown + nother)) distinct data race(s) in $nreports report(s): $nksm in mm/ksm.c, $nknown known elsewhere (harness/kcsan-known), $nother new elsewhere; first report of each: $dir/kcsan-reports.txt"
+	echo $nfail > "$dir/kcsan-failed"
+}
+
+# run_tests WHICH [LIST]: build the selftests of the series, boot the
+# kernel built in out/build/WHICH (series, base, or series-kcsan for
+# make test KCSAN=1) and run LIST (default: tests.list) in it. The KCSAN
+# kernel's run has its own guest directory and headers, and its summary
+# lists the KCSAN reports.
 run_tests() {
-	local which=$1 b=$OUT/build/$1 g=$OUT/guest/test
+	local which=$1 list=${2:-$h/tests.list} b=$OUT/build/$1 g=$OUT/guest/test
+	local hdrs=$OUT/build/series kcsan=""
+	if [ "$which" = series-kcsan ]; then
+		g=$OUT/guest/test-kcsan hdrs=$b kcsan=$b
+	fi
 	log "building the selftests"
 	rm -rf "$g"
 	mkdir -p "$g/root/tests"
-	build_selftests "$OUT/src/series" "$OUT/build/series" "$g/root/tests" > "$g/build.log" 2>&1 ||
+	build_selftests "$OUT/src/series" "$hdrs" "$g/root/tests" > "$g/build.log" 2>&1 ||
 		{ cat "$g/build.log" >&2; die "selftest build failed"; }
 	# TESTS_LIST: another list, to run a few tests while working on them.
-	cp "${TESTS_LIST:-$h/tests.list}" "$g/root/tests.list"
+	cp "${TESTS_LIST:-$list}" "$g/root/tests.list"
 	make_initramfs "$g/root" test "$g/initramfs.cpio"
 	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/test-$which" || true
 	grep -E '^(ok|not ok) ' "$OUT/test-$which/results.log" >&2 || true
-	summarize "$OUT/test-$which"
+	summarize "$OUT/test-$which" ${kcsan:+"$kcsan"}
 }
 
 step_test() {
+	if [ "${KCSAN:-0}" = 1 ]; then
+		step_test_kcsan
+		return
+	fi
 	step_kernel
 	run_tests series
+}
+
+# make test KCSAN=1: the KCSAN kernel (step_kernel_kcsan) runs the KSM
+# lines of tests.list, the series' tests and upstream's ksm_functional_tests
+# and ksm_tests, without the all-on pass and upstream's other mm tests,
+# then the stress test for KCSAN_STRESS_SECONDS (default 300) instead of
+# its 20 s. Results in out/test-series-kcsan.
+step_test_kcsan() {
+	step_kernel_kcsan
+	local secs=${KCSAN_STRESS_SECONDS:-300} list=$OUT/build/series-kcsan/tests.list
+	{
+		echo "# make test KCSAN=1: the KSM lines of harness/tests.list, then the stress test"
+		grep -E '^[^#|]*\|[0-9]+\|\./ksm_' "$h/tests.list" |
+			grep -vE '\|\./ksm_(all_on\.sh|stress_tests)( |$)'
+		echo "mm|$((secs + 900))|./ksm_stress_tests $secs"
+	} > "$list"
+	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 3000 + secs ? GUEST_TIMEOUT : 3000 + secs)) \
+		run_tests series-kcsan "$list"
 }
 
 # The stress test alone, longer (STRESS_SECONDS), on the series kernel.
@@ -1247,11 +1463,12 @@ step_check_cross() {
 
 case "${1:-}" in
 deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
+kernel-kcsan) step_kernel_kcsan ;;
 gen-patches) gen_patches ;;
 newest) step_newest ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|base|kernel|kernel-kcsan|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
 esac
