@@ -642,8 +642,9 @@ kcsan_series_line() {
 # access was (file:line by the vmlinux of BUILD). KCSAN-KSM: an access in
 # mm/ksm.c (the top frame or a function inlined into it), a failure.
 # KCSAN-KNOWN: elsewhere, listed in harness/kcsan-known with a reason.
-# KCSAN-UPSTREAM: elsewhere, not listed yet; neither fails. A line of
-# another file that the series wrote is pointed out. The first report of
+# KCSAN-UPSTREAM: elsewhere, not listed yet; neither fails. A line that
+# the series wrote (not in the base's file) is pointed out, in mm/ksm.c
+# or elsewhere. The first report of
 # each, with its stacks decoded, goes to LOGDIR/kcsan-reports.txt. The
 # number of failures goes to LOGDIR/kcsan-failed; a kernel that did not
 # say KCSAN was on is one.
@@ -653,8 +654,8 @@ kcsan_summary() {
 	local out_ksm="" out_known="" out_other=""
 	kcsan_reports "$dir/console.log" "$dir/kcsan-reports.raw" > "$dir/kcsan-reports.tsv"
 	if [ -f "$build/vmlinux" ] && [ -x "$OUT/src/series/scripts/decode_stacktrace.sh" ]; then
-		"$OUT/src/series/scripts/decode_stacktrace.sh" "$build/vmlinux" \
-			"$OUT/src/series/" < "$dir/kcsan-reports.raw" \
+		"$OUT/src/series/scripts/decode_stacktrace.sh" "$build/vmlinux" auto \
+			< "$dir/kcsan-reports.raw" \
 			> "$dir/kcsan-reports.txt" 2>/dev/null ||
 			cp "$dir/kcsan-reports.raw" "$dir/kcsan-reports.txt"
 	else
@@ -674,16 +675,15 @@ kcsan_summary() {
 			if [[ $where == *mm/ksm.c:* ]] ||
 			   grep -qxF "${fields[i + 1]%%+*}" <<<"$syms"; then
 				ksm=1
-			else
-				# The innermost line, or one it is inlined into,
-				# that the series wrote outside mm/ksm.c.
-				while read -r loc; do
-					if kcsan_series_line "$loc"; then
-						where="$where [series line $loc]"
-						break
-					fi
-				done < <(grep -oE '[^ ]+\.[ch]:[0-9]+' <<<"$where")
 			fi
+			# The innermost line, or one it is inlined into, that
+			# the series wrote (in mm/ksm.c or elsewhere).
+			while read -r loc; do
+				if kcsan_series_line "$loc"; then
+					where="$where [series line $loc]"
+					break
+				fi
+			done < <(grep -oE '[^ ]+\.[ch]:[0-9]+' <<<"$where")
 			[ "$where" = "${fields[i + 1]}" ] || where="${fields[i + 1]} at $where"
 			line+=$'\n'"    ${fields[i]}: $where"
 		done
