@@ -608,23 +608,49 @@ kcsan_reports() {
 		}' "$1"
 }
 
-# kcsan_where BUILD FRAME: "FILE:LINE" of FRAME (func+0x12/0x40) in the
-# vmlinux of BUILD, with the functions it is inlined into
-# ("file:line < caller's file:line"), from scripts/faddr2line; the bare
-# frame without debug information.
+# kcsan_where BUILD FRAME...: a line "FUNC+OFFSET<tab>WHERE" per FRAME
+# (func+0x12/0x40) that the vmlinux of BUILD resolves: WHERE is
+# "func+0x12 (FILE:LINE)", or with inlined functions "func+0x12: inner
+# (FILE:LINE) < outer (FILE:LINE)", from one call of scripts/faddr2line
+# (which reads the whole symbol table each time).
 kcsan_where() {
-	local build=$1 frame=$2 out
-	if out=$("$OUT/src/series/scripts/faddr2line" "$build/vmlinux" "$frame" 2>/dev/null); then
-		out=$(awk 'NR > 1 && / at / {
-				if (seen && !/^ *\(inlined by\)/) exit
-				seen = 1
-				sub(/^ *\(inlined by\) /, "")
-				sub(/ \(discriminator [0-9]+\)/, "")
-				s = s (s == "" ? "" : " < ") $0
+	local build=$1
+	shift
+	[ $# -gt 0 ] || return 0
+	"$OUT/src/series/scripts/faddr2line" "$build/vmlinux" "$@" 2>/dev/null |
+		awk '
+			# FRAME (FILE:LINE) for a function that is not inlined,
+			# else FRAME: inner (FILE:LINE) < outer (FILE:LINE)...
+			function flush(   fn) {
+				fn = key
+				sub(/\+.*/, "", fn)
+				if (key != "" && n == 1 && first == fn)
+					print key "\t" key " (" loc ")"
+				else if (key != "" && n)
+					print key "\t" key ": " s
+				key = ""; s = ""; n = 0
 			}
-			END { print s }' <<<"$out")
-	fi
-	echo "${out:-$frame}"
+			/^[^ ]+\+0x[0-9a-f]+\/0x[0-9a-f]+:$/ {
+				flush()
+				key = $0
+				sub(/\/.*/, "", key)
+				done = 0
+				next
+			}
+			/^$/ { done = 1; next }
+			key != "" && !done && /^ *(\(inlined by\) )?[^ ]+ at [^ ]+:[0-9]+/ {
+				line = $0
+				sub(/^ *\(inlined by\) /, "", line)
+				sub(/ \(discriminator [0-9]+\)/, "", line)
+				fn = line
+				sub(/ at .*/, "", fn)
+				loc = line
+				sub(/.* at /, "", loc)
+				if (!n++)
+					first = fn
+				s = s (s == "" ? "" : " < ") fn " (" loc ")"
+			}
+			END { flush() }' || true
 }
 
 # kcsan_series_line FILE:LINE: true when that line of the series tree is
@@ -633,8 +659,10 @@ kcsan_series_line() {
 	local f=${1%:*} l=${1##*:}
 	[ -f "$OUT/src/series/$f" ] || return 1
 	[ -f "$OUT/src/base/$f" ] || return 0
-	diff --old-line-format= --unchanged-line-format= --new-line-format='%dn
-' "$OUT/src/base/$f" "$OUT/src/series/$f" | grep -qx "$l"
+	# Not a pipeline: diff exits 1 when the files differ (pipefail).
+	grep -qx "$l" < <(diff --old-line-format= --unchanged-line-format= \
+		--new-line-format='%dn
+' "$OUT/src/base/$f" "$OUT/src/series/$f")
 }
 
 # kcsan_summary LOGDIR BUILD: every distinct KCSAN report of
@@ -664,6 +692,15 @@ kcsan_summary() {
 	# The functions of mm/ksm.o: a report in one of them is the series'
 	# even where no line number can be had.
 	syms=$(nm --defined-only "$build/mm/ksm.o" 2>/dev/null | awk '$2 ~ /^[tT]$/ { print $3 }')
+	# Where each top frame is, by "function+offset".
+	local -A at=()
+	local -a frames
+	local frame
+	mapfile -t frames < <(cut -f 4,6 "$dir/kcsan-reports.tsv" | tr '\t' '\n' |
+		grep -E '^[^ ]+\+0x[0-9a-f]+/0x[0-9a-f]+$' | sort -u)
+	while IFS=$'\t' read -r frame where; do
+		at[$frame]=$where
+	done < <(kcsan_where "$build" "${frames[@]}")
 	while IFS=$'\t' read -r title n rest; do
 		[ -n "$title" ] || continue
 		nreports=$((nreports + n))
@@ -671,7 +708,10 @@ kcsan_summary() {
 		ksm=0
 		line=""
 		for ((i = 0; i + 1 < ${#fields[@]}; i += 2)); do
-			where=$(kcsan_where "$build" "${fields[i + 1]}")
+			frame=${fields[i + 1]}
+			where=${at[${frame%/*}]:-$frame}
+			where=${where/#${frame%/*} /$frame }
+			where=${where/#${frame%/*}: /$frame: }
 			if [[ $where == *mm/ksm.c:* ]] ||
 			   grep -qxF "${fields[i + 1]%%+*}" <<<"$syms"; then
 				ksm=1
@@ -683,8 +723,7 @@ kcsan_summary() {
 					where="$where [series line $loc]"
 					break
 				fi
-			done < <(grep -oE '[^ ]+\.[ch]:[0-9]+' <<<"$where")
-			[ "$where" = "${fields[i + 1]}" ] || where="${fields[i + 1]} at $where"
+			done < <(grep -oE '[A-Za-z0-9_./-]+\.[ch]:[0-9]+' <<<"$where")
 			line+=$'\n'"    ${fields[i]}: $where"
 		done
 		[ "$n" = 1 ] && n="1 report" || n="$n reports"
