@@ -767,6 +767,11 @@ run_tests() {
 	mkdir -p "$g/root/tests"
 	build_selftests "$OUT/src/series" "$hdrs" "$g/root/tests" > "$g/build.log" 2>&1 ||
 		{ cat "$g/build.log" >&2; die "selftest build failed"; }
+	if [ -n "$kcsan" ]; then
+		gcc -Wall -O2 -static -o "$g/root/tests/mm/ksm_sysfs_reader" \
+			"$h/guest/ksm_sysfs_reader.c" >> "$g/build.log" 2>&1 ||
+			{ cat "$g/build.log" >&2; die "ksm_sysfs_reader build failed"; }
+	fi
 	# TESTS_LIST: another list, to run a few tests while working on them.
 	cp "${TESTS_LIST:-$list}" "$g/root/tests.list"
 	make_initramfs "$g/root" test "$g/initramfs.cpio"
@@ -788,7 +793,9 @@ step_test() {
 # lines of tests.list, the series' tests and upstream's ksm_functional_tests
 # and ksm_tests, without the all-on pass and upstream's other mm tests,
 # then the stress test for KCSAN_STRESS_SECONDS (default 300) instead of
-# its 20 s. Results in out/test-series-kcsan.
+# its 20 s, with every file of /sys/kernel/mm/ksm read over and over
+# meanwhile (harness/guest/ksm_sysfs_reader.c: KCSAN sees a race only
+# when both sides run often). Results in out/test-series-kcsan.
 step_test_kcsan() {
 	step_kernel_kcsan
 	local secs=${KCSAN_STRESS_SECONDS:-300} list=$OUT/build/series-kcsan/tests.list
@@ -796,7 +803,7 @@ step_test_kcsan() {
 		echo "# make test KCSAN=1: the KSM lines of harness/tests.list, then the stress test"
 		grep -E '^[^#|]*\|[0-9]+\|\./ksm_' "$h/tests.list" |
 			grep -vE '\|\./ksm_(all_on\.sh|stress_tests)( |$)'
-		echo "mm|$((secs + 900))|./ksm_stress_tests $secs"
+		echo "mm|$((secs + 900))|./ksm_sysfs_reader ./ksm_stress_tests $secs"
 	} > "$list"
 	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 3000 + secs ? GUEST_TIMEOUT : 3000 + secs)) \
 		run_tests series-kcsan "$list"
