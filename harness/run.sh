@@ -791,7 +791,8 @@ step_test() {
 
 # make test KCSAN=1: the KCSAN kernel (step_kernel_kcsan) runs the KSM
 # lines of tests.list, the series' tests and upstream's ksm_functional_tests
-# and ksm_tests, without the all-on pass and upstream's other mm tests,
+# and ksm_tests (with a 600 s wait for ksmd, -l 600, instead of 120 s),
+# without the all-on pass and upstream's other mm tests,
 # then the stress test for KCSAN_STRESS_SECONDS (default 300) instead of
 # its 20 s, with every file of /sys/kernel/mm/ksm read over and over
 # meanwhile (harness/guest/ksm_sysfs_reader.c: KCSAN sees a race only
@@ -801,8 +802,11 @@ step_test_kcsan() {
 	local secs=${KCSAN_STRESS_SECONDS:-300} list=$OUT/build/series-kcsan/tests.list
 	{
 		echo "# make test KCSAN=1: the KSM lines of harness/tests.list, then the stress test"
+		# ksm_tests waits 120 s for ksmd by default: KCSAN's ksmd
+		# merges -P's 100 MiB more slowly than that. -l 600.
 		grep -E '^[^#|]*\|[0-9]+\|\./ksm_' "$h/tests.list" |
-			grep -vE '\|\./ksm_(all_on\.sh|stress_tests)( |$)'
+			grep -vE '\|\./ksm_(all_on\.sh|stress_tests)( |$)' |
+			sed -E '/\.\/ksm_tests / { / -l /! s/$/ -l 600/ }'
 		echo "mm|$((secs + 900))|./ksm_sysfs_reader ./ksm_stress_tests $secs"
 	} > "$list"
 	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 3000 + secs ? GUEST_TIMEOUT : 3000 + secs)) \
