@@ -680,6 +680,7 @@ kcsan_summary() {
 	local dir=$1 build=$2 title n rest fields i where ksm line loc
 	local nfail=0 nksm=0 nknown=0 nother=0 nreports=0 syms known
 	local out_ksm="" out_known="" out_other=""
+	: > "$dir/kcsan-reports.raw"
 	kcsan_reports "$dir/console.log" "$dir/kcsan-reports.raw" > "$dir/kcsan-reports.tsv"
 	if [ -f "$build/vmlinux" ] && [ -x "$OUT/src/series/scripts/decode_stacktrace.sh" ]; then
 		"$OUT/src/series/scripts/decode_stacktrace.sh" "$build/vmlinux" auto \
@@ -745,8 +746,17 @@ kcsan_summary() {
 		echo "FAIL: the kernel did not say \"kcsan: enabled early\": KCSAN was not on"
 		nfail=$((nfail + 1))
 	fi
+	# KCSAN's counters at the end of the guest (harness/guest/init).
+	local setup races
+	setup=$(sed -n 's/^# kcsan: setup_watchpoints: //p' "$dir/results.log")
+	races=$(sed -n 's/^# kcsan: data_races: //p' "$dir/results.log")
+	if [ "${setup:-0}" -eq 0 ]; then
+		echo "FAIL: KCSAN set up no watchpoint (no \"# kcsan: setup_watchpoints\" in $dir/results.log)"
+		nfail=$((nfail + 1))
+	fi
 	printf '%s' "$out_ksm" "$out_known" "$out_other"
 	[ $nksm = 0 ] || echo "FAIL: $nksm distinct data race(s) in mm/ksm.c (KCSAN-KSM above)"
+	echo "KCSAN: ${setup:-0} watchpoints set up, ${races:-0} data races seen (KCSAN's count, also those it does not report: value unchanged, rate limit)"
 	echo "KCSAN: $((nksm + nknown + nother)) distinct data race(s) in $nreports report(s): $nksm in mm/ksm.c, $nknown known elsewhere (harness/kcsan-known), $nother new elsewhere; first report of each: $dir/kcsan-reports.txt"
 	echo $nfail > "$dir/kcsan-failed"
 }
