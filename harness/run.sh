@@ -713,8 +713,10 @@ kcsan_summary() {
 			where=${at[${frame%/*}]:-$frame}
 			where=${where/#${frame%/*} /$frame }
 			where=${where/#${frame%/*}: /$frame: }
+			# Unresolved (no line tables): by the function's name.
 			if [[ $where == *mm/ksm.c:* ]] ||
-			   grep -qxF "${fields[i + 1]%%+*}" <<<"$syms"; then
+			   { [ "$where" = "$frame" ] &&
+			     grep -qxF "${frame%%+*}" <<<"$syms"; }; then
 				ksm=1
 			fi
 			# The innermost line, or one it is inlined into, that
@@ -741,6 +743,7 @@ kcsan_summary() {
 			nother=$((nother + 1))
 		fi
 	done < "$dir/kcsan-reports.tsv"
+	printf '%s' "$out_ksm" "$out_known" "$out_other"
 	nfail=$nksm
 	if ! grep -q 'kcsan: enabled early' "$dir/console.log"; then
 		echo "FAIL: the kernel did not say \"kcsan: enabled early\": KCSAN was not on"
@@ -754,7 +757,6 @@ kcsan_summary() {
 		echo "FAIL: KCSAN set up no watchpoint (no \"# kcsan: setup_watchpoints\" in $dir/results.log)"
 		nfail=$((nfail + 1))
 	fi
-	printf '%s' "$out_ksm" "$out_known" "$out_other"
 	[ $nksm = 0 ] || echo "FAIL: $nksm distinct data race(s) in mm/ksm.c (KCSAN-KSM above)"
 	echo "KCSAN: ${setup:-0} watchpoints set up, ${races:-0} data races seen (KCSAN's count, also those it does not report: value unchanged, rate limit)"
 	echo "KCSAN: $((nksm + nknown + nother)) distinct data race(s) in $nreports report(s): $nksm in mm/ksm.c, $nknown known elsewhere (harness/kcsan-known), $nother new elsewhere; first report of each: $dir/kcsan-reports.txt"
