@@ -749,6 +749,15 @@ kcsan_summary() {
 		echo "FAIL: the kernel did not say \"kcsan: enabled early\": KCSAN was not on"
 		nfail=$((nfail + 1))
 	fi
+	# Two CPUs at least: with one, and watchers that interrupts do not
+	# break into (kcsan.config), no other access can come while KCSAN
+	# watches one, and a clean run means nothing.
+	local cpus
+	cpus=$(sed -n 's/.*smp: Brought up .*, \([0-9]*\) CPUs\{0,1\}$/\1/p' "$dir/console.log" | head -n1)
+	if [ "${cpus:-0}" -lt 2 ]; then
+		echo "FAIL: the guest ran on ${cpus:-an unknown number of} CPU(s): KCSAN cannot see two tasks race on one"
+		nfail=$((nfail + 1))
+	fi
 	# KCSAN's counters at the end of the guest (harness/guest/init).
 	local setup races
 	setup=$(sed -n 's/^# kcsan: setup_watchpoints: //p' "$dir/results.log")
@@ -758,7 +767,7 @@ kcsan_summary() {
 		nfail=$((nfail + 1))
 	fi
 	[ $nksm = 0 ] || echo "FAIL: $nksm distinct data race(s) in mm/ksm.c (KCSAN-KSM above)"
-	echo "KCSAN: ${setup:-0} watchpoints set up, ${races:-0} data races seen (KCSAN's count, also those it does not report: value unchanged, rate limit)"
+	echo "KCSAN: ${cpus:-?} CPU(s), ${setup:-0} watchpoints set up, ${races:-0} data races seen (KCSAN's count, also those it does not report: value unchanged, rate limit)"
 	echo "KCSAN: $((nksm + nknown + nother)) distinct data race(s) in $nreports report(s): $nksm in mm/ksm.c, $nknown known elsewhere (harness/kcsan-known), $nother new elsewhere; first report of each: $dir/kcsan-reports.txt"
 	echo $nfail > "$dir/kcsan-failed"
 }
