@@ -6,6 +6,10 @@
 #
 #   make demo                      build, boot and show the series at work
 #   make test                      build, boot, run every KSM selftest
+#   make test KCSAN=1              the KSM selftests, then the stress test for
+#                                  KCSAN_STRESS_SECONDS (default 300), on a
+#                                  kernel with KCSAN instead of KASAN; a data
+#                                  race reported in mm/ksm.c fails it
 #   make stress                    the KSM stress test alone, STRESS_SECONDS
 #                                  (default 600), with the splat check
 #   make test-base                 the same tests on the unpatched base kernel

@@ -6,7 +6,10 @@
 #   deps    install what the harness needs (Debian packages, apt)
 #   base    unpack and verify the pinned base tree in out/src/base
 #   kernel  apply the series to out/src/series and build the test kernel
-#   test    kernel + selftests + initramfs, boot, run tests.list, summary
+#   test    kernel + selftests + initramfs, boot, run tests.list, summary;
+#           with KCSAN=1 the KCSAN kernel in out/build/series-kcsan, the KSM
+#           lines of tests.list and 300 s of stress, KCSAN reports listed
+#   kernel-kcsan  the KCSAN test kernel alone
 #   demo    kernel + demo program, boot, run the demo workload
 #   test-base  the selftests on the pristine base kernel (expected to fail)
 #   stress  kernel + ksm_stress_tests alone for STRESS_SECONDS (600), summary
@@ -160,6 +163,25 @@ step_kernel() {
 	step_series_tree
 	build_kernel "$OUT/src/series" "$OUT/build/series" "$h/kernel.config" \
 		"$h/debug.config"
+}
+
+# The KCSAN test kernel (make test KCSAN=1), in its own build directory:
+# kernel.config, debug.config less KASAN (KCSAN depends on !KASAN),
+# kcsan.config.
+step_kernel_kcsan() {
+	step_series_tree
+	local b=$OUT/build/series-kcsan
+	mkdir -p "$b"
+	grep -v 'KASAN' "$h/debug.config" > "$b/debug-nokasan.config.tmp"
+	# Rewritten only when it changes: build_kernel reconfigures on a
+	# change of its fragments, not of their dates.
+	if cmp -s "$b/debug-nokasan.config.tmp" "$b/debug-nokasan.config"; then
+		rm -f "$b/debug-nokasan.config.tmp"
+	else
+		mv -f "$b/debug-nokasan.config.tmp" "$b/debug-nokasan.config"
+	fi
+	build_kernel "$OUT/src/series" "$b" "$h/kernel.config" \
+		"$b/debug-nokasan.config" "$h/kcsan.config"
 }
 
 # Static selftest binaries, built against the series tree and its
@@ -440,12 +462,15 @@ compare_allon() {
 	' "$dir/results.log"
 }
 
-# summarize LOGDIR: count the TAP results. A program that prints its own
-# TAP counts each of its subtests; one that does not counts once by its exit
-# status. Prints "N passed, N failed, N skipped" last; returns non-zero on
-# a failure, a guest that did not finish or a splat.
+# summarize LOGDIR [KCSAN_BUILD]: count the TAP results. A program that
+# prints its own TAP counts each of its subtests; one that does not counts
+# once by its exit status. Prints "N passed, N failed, N skipped" last;
+# returns non-zero on a failure, a guest that did not finish or a splat.
+# With KCSAN_BUILD (make test KCSAN=1: the build directory of its kernel) a
+# "BUG: KCSAN:" report is no splat: kcsan_summary lists each distinct one,
+# and each in mm/ksm.c counts as a failure.
 summarize() {
-	local dir=$1 verdict=0 splats
+	local dir=$1 kbuild=${2:-} verdict=0 splats
 	awk -v expected="$h/allon-expected" '
 		BEGIN { read_expected(expected) }
 		'"$AWK_EXPECTED"'
@@ -505,6 +530,7 @@ summarize() {
 		failed=$((failed + 1))
 	fi
 	splats=$(grep -E "$SPLAT" "$dir/console.log" || true)
+	[ -z "$kbuild" ] || splats=$(grep -v 'BUG: KCSAN: ' <<<"$splats" || true)
 	if [ -n "$splats" ]; then
 		echo "FAIL: kernel splat in $dir/console.log:"
 		printf '%s\n' "$splats" | head -20 | sed 's/^/    /'
@@ -515,8 +541,15 @@ summarize() {
 	compare_allon "$dir"
 	local diffs
 	diffs=$(cat "$dir/allon-diffs")
-	cat "$dir/allon-pairs"
+	# The KCSAN run has no all-on pass (unless TESTS_LIST gives one).
+	if [ -z "$kbuild" ] || ! grep -q '^ALLON: 0 all-on runs' "$dir/allon-pairs"; then
+		cat "$dir/allon-pairs"
+	fi
 	failed=$((failed + diffs))
+	if [ -n "$kbuild" ]; then
+		kcsan_summary "$dir" "$kbuild"
+		failed=$((failed + $(cat "$dir/kcsan-failed")))
+	fi
 	[ "$failed" -eq 0 ] || verdict=1
 	[ "${xfailed:-0}" -eq 0 ] ||
 		echo "$xfailed expected all-on difference(s), see harness/allon-expected"
@@ -524,26 +557,285 @@ summarize() {
 	return $verdict
 }
 
-# run_tests WHICH: build the selftests of the series, boot the kernel built
-# from out/src/WHICH (series or base) and run tests.list in it.
+# kcsan_reports CONSOLE RAW: the KCSAN reports of the kernel log CONSOLE,
+# one line per distinct report (its title, "TYPE in A / B" as KCSAN prints
+# it, the functions in alphabetical order, offsets dropped): the title, the
+# number of reports, then per access (one for a race of unknown origin,
+# else two) its description and its top stack frame, tab-separated. The
+# first report of each title, whole, goes to RAW.
+kcsan_reports() {
+	awk -v raw="$2" '
+		{ sub(/\r$/, ""); sub(/^\[[ 0-9.]*\] /, "") }
+		/^BUG: KCSAN: / {
+			title = $0
+			sub(/^BUG: KCSAN: /, "", title)
+			gsub(/\+0x[0-9a-f]+\/0x[0-9a-f]+/, "", title)
+			inrep = 1; nacc = 0; want = 0
+			text = "==================================================================\n" $0 "\n"
+			next
+		}
+		!inrep { next }
+		/^=+$/ {
+			text = text $0 "\n"
+			if (!(title in count)) {
+				order[++n] = title
+				line = ""
+				for (i = 1; i <= nacc; i++)
+					line = line "\t" acc[i] "\t" frame[i]
+				first[title] = line
+				printf "%s", text > raw
+			}
+			count[title]++
+			inrep = 0
+			next
+		}
+		{ text = text $0 "\n" }
+		/ to 0x[0-9a-f]+ of [0-9]+ bytes by / {
+			a = $0
+			sub(/ to 0x[0-9a-f]+ of /, " of ", a)
+			sub(/^race at unknown origin, with /, "", a)
+			sub(/:$/, "", a)
+			acc[++nacc] = a
+			frame[nacc] = "?"
+			want = 1
+			next
+		}
+		want && /^ [^ ]/ {
+			f = $0
+			sub(/^ +/, "", f)
+			frame[nacc] = f
+			want = 0
+		}
+		END {
+			for (i = 1; i <= n; i++)
+				printf "%s\t%d%s\n", order[i], count[order[i]], first[order[i]]
+		}' "$1"
+}
+
+# kcsan_where BUILD FRAME...: a line "FUNC+OFFSET<tab>WHERE" per FRAME
+# (func+0x12/0x40) that the vmlinux of BUILD resolves: WHERE is
+# "func+0x12 (FILE:LINE)", or with inlined functions "func+0x12: inner
+# (FILE:LINE) < outer (FILE:LINE)", from one call of scripts/faddr2line
+# (which reads the whole symbol table each time).
+kcsan_where() {
+	local build=$1
+	shift
+	[ $# -gt 0 ] || return 0
+	"$OUT/src/series/scripts/faddr2line" "$build/vmlinux" "$@" 2>/dev/null |
+		awk '
+			# FRAME (FILE:LINE) for a function that is not inlined,
+			# else FRAME: inner (FILE:LINE) < outer (FILE:LINE)...
+			function flush(   fn) {
+				fn = key
+				sub(/\+.*/, "", fn)
+				if (key != "" && n == 1 && first == fn)
+					print key "\t" key " (" loc ")"
+				else if (key != "" && n)
+					print key "\t" key ": " s
+				key = ""; s = ""; n = 0
+			}
+			/^[^ ]+\+0x[0-9a-f]+\/0x[0-9a-f]+:$/ {
+				flush()
+				key = $0
+				sub(/\/.*/, "", key)
+				done = 0
+				next
+			}
+			/^$/ { done = 1; next }
+			key != "" && !done && /^ *(\(inlined by\) )?[^ ]+ at [^ ]+:[0-9]+/ {
+				line = $0
+				sub(/^ *\(inlined by\) /, "", line)
+				sub(/ \(discriminator [0-9]+\)/, "", line)
+				fn = line
+				sub(/ at .*/, "", fn)
+				loc = line
+				sub(/.* at /, "", loc)
+				if (!n++)
+					first = fn
+				s = s (s == "" ? "" : " < ") fn " (" loc ")"
+			}
+			END { flush() }' || true
+}
+
+# kcsan_series_line FILE:LINE: true when that line of the series tree is
+# one the series wrote (absent from the base's file).
+kcsan_series_line() {
+	local f=${1%:*} l=${1##*:}
+	[ -f "$OUT/src/series/$f" ] || return 1
+	[ -f "$OUT/src/base/$f" ] || return 0
+	# Not a pipeline: diff exits 1 when the files differ (pipefail).
+	grep -qx "$l" < <(diff --old-line-format= --unchanged-line-format= \
+		--new-line-format='%dn
+' "$OUT/src/base/$f" "$OUT/src/series/$f")
+}
+
+# kcsan_summary LOGDIR BUILD: every distinct KCSAN report of
+# LOGDIR/console.log, once, with its number of reports and where each
+# access was (file:line by the vmlinux of BUILD). KCSAN-KSM: an access in
+# mm/ksm.c (the top frame or a function inlined into it), a failure.
+# KCSAN-KNOWN: elsewhere, listed in harness/kcsan-known with a reason.
+# KCSAN-UPSTREAM: elsewhere, not listed yet; neither fails. A line that
+# the series wrote (not in the base's file) is pointed out, in mm/ksm.c
+# or elsewhere. The first report of
+# each, with its stacks decoded, goes to LOGDIR/kcsan-reports.txt. The
+# number of failures goes to LOGDIR/kcsan-failed; a kernel that did not
+# say KCSAN was on is one.
+kcsan_summary() {
+	local dir=$1 build=$2 title n rest fields i where ksm line loc
+	local nfail=0 nksm=0 nknown=0 nother=0 nreports=0 syms known
+	local out_ksm="" out_known="" out_other=""
+	: > "$dir/kcsan-reports.raw"
+	kcsan_reports "$dir/console.log" "$dir/kcsan-reports.raw" > "$dir/kcsan-reports.tsv"
+	if [ -f "$build/vmlinux" ] && [ -x "$OUT/src/series/scripts/decode_stacktrace.sh" ]; then
+		"$OUT/src/series/scripts/decode_stacktrace.sh" "$build/vmlinux" auto \
+			< "$dir/kcsan-reports.raw" \
+			> "$dir/kcsan-reports.txt" 2>/dev/null ||
+			cp "$dir/kcsan-reports.raw" "$dir/kcsan-reports.txt"
+	else
+		cp "$dir/kcsan-reports.raw" "$dir/kcsan-reports.txt"
+	fi
+	# The functions of mm/ksm.o: a report in one of them is the series'
+	# even where no line number can be had.
+	syms=$(nm --defined-only "$build/mm/ksm.o" 2>/dev/null | awk '$2 ~ /^[tT]$/ { print $3 }')
+	# Where each top frame is, by "function+offset".
+	local -A at=()
+	local -a frames
+	local frame
+	mapfile -t frames < <(cut -f 4,6 "$dir/kcsan-reports.tsv" | tr '\t' '\n' |
+		grep -E '^[^ ]+\+0x[0-9a-f]+/0x[0-9a-f]+$' | sort -u)
+	while IFS=$'\t' read -r frame where; do
+		at[$frame]=$where
+	done < <(kcsan_where "$build" "${frames[@]}")
+	while IFS=$'\t' read -r title n rest; do
+		[ -n "$title" ] || continue
+		nreports=$((nreports + n))
+		IFS=$'\t' read -r -a fields <<<"$rest"
+		ksm=0
+		line=""
+		for ((i = 0; i + 1 < ${#fields[@]}; i += 2)); do
+			frame=${fields[i + 1]}
+			where=${at[${frame%/*}]:-$frame}
+			where=${where/#${frame%/*} /$frame }
+			where=${where/#${frame%/*}: /$frame: }
+			# Unresolved (no line tables): by the function's name.
+			if [[ $where == *mm/ksm.c:* ]] ||
+			   { [ "$where" = "$frame" ] &&
+			     grep -qxF "${frame%%+*}" <<<"$syms"; }; then
+				ksm=1
+			fi
+			# The innermost line, or one it is inlined into, that
+			# the series wrote (in mm/ksm.c or elsewhere).
+			while read -r loc; do
+				if kcsan_series_line "$loc"; then
+					where="$where [series line $loc]"
+					break
+				fi
+			done < <(grep -oE '[A-Za-z0-9_./-]+\.[ch]:[0-9]+' <<<"$where")
+			line+=$'\n'"    ${fields[i]}: $where"
+		done
+		[ "$n" = 1 ] && n="1 report" || n="$n reports"
+		known=$(awk -F'|' -v t="${title#* in }" '!/^#/ && $1 == t { print $2; exit }' \
+			"$h/kcsan-known")
+		if [ $ksm = 1 ]; then
+			out_ksm+="KCSAN-KSM: $title ($n)$line"$'\n'
+			nksm=$((nksm + 1))
+		elif [ -n "$known" ]; then
+			out_known+="KCSAN-KNOWN: $title ($n): $known$line"$'\n'
+			nknown=$((nknown + 1))
+		else
+			out_other+="KCSAN-UPSTREAM: $title ($n): not in harness/kcsan-known$line"$'\n'
+			nother=$((nother + 1))
+		fi
+	done < "$dir/kcsan-reports.tsv"
+	printf '%s' "$out_ksm" "$out_known" "$out_other"
+	nfail=$nksm
+	if ! grep -q 'kcsan: enabled early' "$dir/console.log"; then
+		echo "FAIL: the kernel did not say \"kcsan: enabled early\": KCSAN was not on"
+		nfail=$((nfail + 1))
+	fi
+	# Two CPUs at least: with one, and watchers that interrupts do not
+	# break into (kcsan.config), no other access can come while KCSAN
+	# watches one, and a clean run means nothing.
+	local cpus
+	cpus=$(sed -n 's/.*smp: Brought up .*, \([0-9]*\) CPUs\{0,1\}$/\1/p' "$dir/console.log" | head -n1)
+	if [ "${cpus:-0}" -lt 2 ]; then
+		echo "FAIL: the guest ran on ${cpus:-an unknown number of} CPU(s): KCSAN cannot see two tasks race on one"
+		nfail=$((nfail + 1))
+	fi
+	# KCSAN's counters at the end of the guest (harness/guest/init).
+	local setup races
+	setup=$(sed -n 's/^# kcsan: setup_watchpoints: //p' "$dir/results.log")
+	races=$(sed -n 's/^# kcsan: data_races: //p' "$dir/results.log")
+	if [ "${setup:-0}" -eq 0 ]; then
+		echo "FAIL: KCSAN set up no watchpoint (no \"# kcsan: setup_watchpoints\" in $dir/results.log)"
+		nfail=$((nfail + 1))
+	fi
+	[ $nksm = 0 ] || echo "FAIL: $nksm distinct data race(s) in mm/ksm.c (KCSAN-KSM above)"
+	echo "KCSAN: ${cpus:-?} CPU(s), ${setup:-0} watchpoints set up, ${races:-0} data races seen (KCSAN's count, also those it does not report: value unchanged, rate limit)"
+	echo "KCSAN: $((nksm + nknown + nother)) distinct data race(s) in $nreports report(s): $nksm in mm/ksm.c, $nknown known elsewhere (harness/kcsan-known), $nother new elsewhere; first report of each: $dir/kcsan-reports.txt"
+	echo $nfail > "$dir/kcsan-failed"
+}
+
+# run_tests WHICH [LIST]: build the selftests of the series, boot the
+# kernel built in out/build/WHICH (series, base, or series-kcsan for
+# make test KCSAN=1) and run LIST (default: tests.list) in it. The KCSAN
+# kernel's run has its own guest directory and headers, and its summary
+# lists the KCSAN reports.
 run_tests() {
-	local which=$1 b=$OUT/build/$1 g=$OUT/guest/test
+	local which=$1 list=${2:-$h/tests.list} b=$OUT/build/$1 g=$OUT/guest/test
+	local hdrs=$OUT/build/series kcsan=""
+	if [ "$which" = series-kcsan ]; then
+		g=$OUT/guest/test-kcsan hdrs=$b kcsan=$b
+	fi
 	log "building the selftests"
 	rm -rf "$g"
 	mkdir -p "$g/root/tests"
-	build_selftests "$OUT/src/series" "$OUT/build/series" "$g/root/tests" > "$g/build.log" 2>&1 ||
+	build_selftests "$OUT/src/series" "$hdrs" "$g/root/tests" > "$g/build.log" 2>&1 ||
 		{ cat "$g/build.log" >&2; die "selftest build failed"; }
+	if [ -n "$kcsan" ]; then
+		gcc -Wall -O2 -static -o "$g/root/tests/mm/ksm_sysfs_reader" \
+			"$h/guest/ksm_sysfs_reader.c" >> "$g/build.log" 2>&1 ||
+			{ cat "$g/build.log" >&2; die "ksm_sysfs_reader build failed"; }
+	fi
 	# TESTS_LIST: another list, to run a few tests while working on them.
-	cp "${TESTS_LIST:-$h/tests.list}" "$g/root/tests.list"
+	cp "${TESTS_LIST:-$list}" "$g/root/tests.list"
 	make_initramfs "$g/root" test "$g/initramfs.cpio"
 	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/test-$which" || true
 	grep -E '^(ok|not ok) ' "$OUT/test-$which/results.log" >&2 || true
-	summarize "$OUT/test-$which"
+	summarize "$OUT/test-$which" ${kcsan:+"$kcsan"}
 }
 
 step_test() {
+	if [ "${KCSAN:-0}" = 1 ]; then
+		step_test_kcsan
+		return
+	fi
 	step_kernel
 	run_tests series
+}
+
+# make test KCSAN=1: the KCSAN kernel (step_kernel_kcsan) runs the KSM
+# lines of tests.list, the series' tests and upstream's ksm_functional_tests
+# and ksm_tests (with a 600 s wait for ksmd, -l 600, instead of 120 s),
+# without the all-on pass and upstream's other mm tests,
+# then the stress test for KCSAN_STRESS_SECONDS (default 300) instead of
+# its 20 s, with every file of /sys/kernel/mm/ksm read over and over
+# meanwhile (harness/guest/ksm_sysfs_reader.c: KCSAN sees a race only
+# when both sides run often). Results in out/test-series-kcsan.
+step_test_kcsan() {
+	step_kernel_kcsan
+	local secs=${KCSAN_STRESS_SECONDS:-300} list=$OUT/build/series-kcsan/tests.list
+	{
+		echo "# make test KCSAN=1: the KSM lines of harness/tests.list, then the stress test"
+		# ksm_tests waits 120 s for ksmd by default: KCSAN's ksmd
+		# merges -P's 100 MiB more slowly than that. -l 600.
+		grep -E '^[^#|]*\|[0-9]+\|\./ksm_' "$h/tests.list" |
+			grep -vE '\|\./ksm_(all_on\.sh|stress_tests)( |$)' |
+			sed -E '/\.\/ksm_tests / { / -l /! s/$/ -l 600/ }'
+		echo "mm|$((secs + 900))|./ksm_sysfs_reader ./ksm_stress_tests $secs"
+	} > "$list"
+	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 3000 + secs ? GUEST_TIMEOUT : 3000 + secs)) \
+		run_tests series-kcsan "$list"
 }
 
 # The stress test alone, longer (STRESS_SECONDS), on the series kernel.
@@ -1287,11 +1579,12 @@ step_check_cross() {
 
 case "${1:-}" in
 deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
+kernel-kcsan) step_kernel_kcsan ;;
 gen-patches) gen_patches ;;
 newest) step_newest ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|base|kernel|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|base|kernel|kernel-kcsan|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
 esac
