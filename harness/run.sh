@@ -469,6 +469,11 @@ compare_allon() {
 # With KCSAN_BUILD (make test KCSAN=1: the build directory of its kernel) a
 # "BUG: KCSAN:" report is no splat: kcsan_summary lists each distinct one,
 # and each in mm/ksm.c counts as a failure.
+# guest_cpus CONSOLE: how many CPUs the guest's kernel brought up.
+guest_cpus() {
+	sed -n 's/.*smp: Brought up .*, \([0-9]*\) CPUs\{0,1\}$/\1/p' "$1" | head -n1
+}
+
 summarize() {
 	local dir=$1 kbuild=${2:-} verdict=0 splats
 	awk -v expected="$h/allon-expected" '
@@ -534,6 +539,14 @@ summarize() {
 	if [ -n "$splats" ]; then
 		echo "FAIL: kernel splat in $dir/console.log:"
 		printf '%s\n' "$splats" | head -20 | sed 's/^/    /'
+		failed=$((failed + 1))
+	fi
+	# ksmd beside the tests, as on any machine: the guest has two CPUs
+	# (kernel.config says why they need ACPI).
+	local ncpus
+	ncpus=$(guest_cpus "$dir/console.log")
+	if [ "${ncpus:-0}" -lt 2 ]; then
+		echo "FAIL: the guest brought up ${ncpus:-an unknown number of} CPU(s), not 2 (see $dir/console.log)"
 		failed=$((failed + 1))
 	fi
 	# Every difference between an all-on run and its plain run counts
@@ -757,7 +770,7 @@ kcsan_summary() {
 	# break into (kcsan.config), no other access can come while KCSAN
 	# watches one, and a clean run means nothing.
 	local cpus
-	cpus=$(sed -n 's/.*smp: Brought up .*, \([0-9]*\) CPUs\{0,1\}$/\1/p' "$dir/console.log" | head -n1)
+	cpus=$(guest_cpus "$dir/console.log")
 	if [ "${cpus:-0}" -lt 2 ]; then
 		echo "FAIL: the guest ran on ${cpus:-an unknown number of} CPU(s): KCSAN cannot see two tasks race on one"
 		nfail=$((nfail + 1))
@@ -925,6 +938,8 @@ step_bench() {
 		[ -n "${BENCH_PARALLEL:-}" ] || bench_guest "$k" "$g" "$dir"
 		grep -q '^ksm_bench: done' "$dir/$k/results.log" ||
 			die "the benchmark did not finish on $k (see $dir/$k/results.log)"
+		[ "$(guest_cpus "$dir/$k/console.log")" = 2 ] ||
+			die "the $k guest did not bring up 2 CPUs (see $dir/$k/console.log)"
 		! grep -q 'Marking TSC unstable' "$dir/$k/console.log" ||
 			die "the $k guest lost its TSC: CPU times would be in 4 ms steps"
 		sed -n "s/^csv,/$k,/p" "$dir/$k/results.log" >> "$dir/results.csv.tmp"

@@ -795,7 +795,6 @@ static void break_cow(struct ksm_rmap_item *rmap_item)
 	mmap_read_unlock(mm);
 }
 
-/* get_mergeable_page() for a caller that holds the mmap_lock of the mm */
 /*
  * ksm_page_poisoned - @page, or the large @folio that holds it, has a memory
  * error
@@ -813,6 +812,7 @@ static bool ksm_page_poisoned(struct folio *folio, struct page *page)
 	return PageHWPoison(page) || folio_contain_hwpoisoned_page(folio);
 }
 
+/* get_mergeable_page() for a caller that holds the mmap_lock of the mm */
 static struct page *__get_mergeable_page(struct ksm_rmap_item *rmap_item)
 {
 	struct mm_struct *mm = rmap_item->mm;
@@ -1875,6 +1875,13 @@ static int try_to_merge_one_page(struct vm_area_struct *vma,
 	if (!trylock_page(page))
 		goto out;
 
+	/*
+	 * memory_failure() marks a page poisoned before it takes the folio
+	 * lock: what the scan saw unpoisoned may not be any longer.
+	 */
+	if (PageHWPoison(page) || (kpage && PageHWPoison(kpage)))
+		goto out_unlock;
+
 	if (PageTransCompound(page)) {
 		if (split_huge_page(page))
 			goto out_unlock;
@@ -2052,7 +2059,9 @@ static unsigned int zero_run_take(struct vm_area_struct *vma, pmd_t *pmd,
 		    !folio_refs_explained(folio, folio == held) ||
 		    !folio_trylock(folio))
 			break;
-		if (nr && !page_maybe_zero(vma, &folio->page, addr)) {
+		/* Poisoned since zero_run_folio() looked, and not yet locked? */
+		if (PageHWPoison(&folio->page) ||
+		    (nr && !page_maybe_zero(vma, &folio->page, addr))) {
 			folio_unlock(folio);
 			break;
 		}
@@ -2142,7 +2151,12 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 		 * The page is unmapped here as zap_present_pte() unmaps it:
 		 * a PageAnonExclusive left on it is cleared when it is freed.
 		 */
-		ok = folio_refs_explained(folio, 1) &&
+		/*
+		 * memory_failure() marks a page before it takes the folio
+		 * lock, which is held here: a page marked since is not read.
+		 */
+		ok = !PageHWPoison(&folio->page) &&
+		     folio_refs_explained(folio, 1) &&
 		     pages_identical(&folio->page, ZERO_PAGE(a));
 		if (ok) {
 			set_pte_at(mm, a, ptep,
@@ -2521,7 +2535,9 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	if (!pmd_same(pmd_mkold(*pmd), pmd_mkold(orig)))
 		goto unlock;
 	old = pmdp_invalidate(vma, haddr, pmd);	/* as in write_protect_huge_pmd() */
-	if (!folio_refs_explained(folio, 1)) {
+	/* Poisoned since it was read (see try_to_merge_one_page())? */
+	if (folio_contain_hwpoisoned_page(folio) ||
+	    !folio_refs_explained(folio, 1)) {
 		set_pmd_at(mm, haddr, pmd, old);
 		goto unlock;
 	}
@@ -3609,6 +3625,10 @@ static void cmp_and_merge_page(struct page *page, struct ksm_rmap_item *rmap_ite
 			max_page_sharing_bypass = true;
 	} else {
 		remove_rmap_item_from_tree(rmap_item);
+
+		/* Poisoned since the scan found it? Then it is not read. */
+		if (ksm_page_poisoned(page_folio(page), page))
+			return;
 
 		/*
 		 * A zero-filled page is merged with the zero page before the
