@@ -713,7 +713,8 @@ static int break_ksm(struct vm_area_struct *vma, unsigned long addr, bool lock_v
 		ret = handle_mm_fault(vma, addr,
 				      FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE,
 				      NULL);
-	} while (!(ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_OOM)));
+	} while (!(ret & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_OOM |
+			  VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)));
 	/*
 	 * We must loop until we no longer find a KSM page because
 	 * handle_mm_fault() may back out if there's any difficulty e.g. if
@@ -722,6 +723,10 @@ static int break_ksm(struct vm_area_struct *vma, unsigned long addr, bool lock_v
 	 * VM_FAULT_SIGBUS could occur if we race with truncation of the
 	 * backing file, which also invalidates anonymous pages: that's
 	 * okay, that truncation will have unmapped the PageKsm for us.
+	 *
+	 * VM_FAULT_HWPOISON: the KSM page has a memory error, and the copy of
+	 * the unshare fault cannot read it; trying again would loop for as
+	 * long as the page stays mapped. memory_failure() unmaps it.
 	 *
 	 * VM_FAULT_OOM: at the time of writing (late July 2009), setting
 	 * aside mem_cgroup limits, VM_FAULT_OOM would only be set if the
@@ -1876,10 +1881,13 @@ static int try_to_merge_one_page(struct vm_area_struct *vma,
 		goto out;
 
 	/*
-	 * memory_failure() marks a page poisoned before it takes the folio
-	 * lock: what the scan saw unpoisoned may not be any longer.
+	 * Look again right before reading: memory_failure() may have marked
+	 * either page since the scan looked. That narrows the window and
+	 * cannot close it; while memory_failure() runs, the reference it
+	 * takes fails write_protect_page().
 	 */
-	if (PageHWPoison(page) || (kpage && PageHWPoison(kpage)))
+	if (ksm_page_poisoned(page_folio(page), page) ||
+	    (kpage && PageHWPoison(kpage)))
 		goto out_unlock;
 
 	if (PageTransCompound(page)) {
@@ -2022,6 +2030,9 @@ static bool page_maybe_zero(struct vm_area_struct *vma, struct page *page,
 	const unsigned int n = PAGE_SIZE / sizeof(*w);
 	bool zero;
 
+	/* A poisoned page is not read, nor taken for zero-filled. */
+	if (PageHWPoison(page))
+		return false;
 	flush_anon_page(vma, page, addr);
 	flush_dcache_page(page);
 	w = kmap_local_page(page);
@@ -2059,9 +2070,7 @@ static unsigned int zero_run_take(struct vm_area_struct *vma, pmd_t *pmd,
 		    !folio_refs_explained(folio, folio == held) ||
 		    !folio_trylock(folio))
 			break;
-		/* Poisoned since zero_run_folio() looked, and not yet locked? */
-		if (PageHWPoison(&folio->page) ||
-		    (nr && !page_maybe_zero(vma, &folio->page, addr))) {
+		if (nr && !page_maybe_zero(vma, &folio->page, addr)) {
 			folio_unlock(folio);
 			break;
 		}
@@ -2150,10 +2159,8 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 		/*
 		 * The page is unmapped here as zap_present_pte() unmaps it:
 		 * a PageAnonExclusive left on it is cleared when it is freed.
-		 */
-		/*
-		 * memory_failure() marks a page before it takes the folio
-		 * lock, which is held here: a page marked since is not read.
+		 * A page poisoned since zero_run_take() looked is not read
+		 * (see try_to_merge_one_page()).
 		 */
 		ok = !PageHWPoison(&folio->page) &&
 		     folio_refs_explained(folio, 1) &&
@@ -2297,12 +2304,17 @@ static bool zero_hint_holds(struct folio *folio)
 {
 	struct zero_hint *hint = zero_hint_of(folio);
 	unsigned long *w, word = hint->word;
+	struct page *page;
 	bool nonzero;
 
 	if (hint->pfn != folio_pfn(folio) ||
 	    word >= folio_nr_pages(folio) * WORDS_PER_PAGE)
 		return false;
-	w = kmap_local_page(folio_page(folio, word / WORDS_PER_PAGE));
+	page = folio_page(folio, word / WORDS_PER_PAGE);
+	/* A poisoned page is not read: the folio is left as it is. */
+	if (PageHWPoison(page))
+		return true;
+	w = kmap_local_page(page);
 	nonzero = w[word % WORDS_PER_PAGE];
 	kunmap_local(w);
 	return nonzero;
@@ -2527,6 +2539,14 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	folio_unlock(folio);
 	if (!protected || !folio_zero_filled(folio) || !folio_trylock(folio))
 		return false;
+	/*
+	 * Poisoned since it was read? A page whose folio memory_failure()
+	 * has not flagged yet still fails the reference count below.
+	 */
+	if (folio_contain_hwpoisoned_page(folio)) {
+		folio_unlock(folio);
+		return false;
+	}
 
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, haddr,
 				haddr + HPAGE_PMD_SIZE);
@@ -2535,9 +2555,7 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	if (!pmd_same(pmd_mkold(*pmd), pmd_mkold(orig)))
 		goto unlock;
 	old = pmdp_invalidate(vma, haddr, pmd);	/* as in write_protect_huge_pmd() */
-	/* Poisoned since it was read (see try_to_merge_one_page())? */
-	if (folio_contain_hwpoisoned_page(folio) ||
-	    !folio_refs_explained(folio, 1)) {
+	if (!folio_refs_explained(folio, 1)) {
 		set_pmd_at(mm, haddr, pmd, old);
 		goto unlock;
 	}
@@ -3654,6 +3672,13 @@ static void cmp_and_merge_page(struct page *page, struct ksm_rmap_item *rmap_ite
 			return;
 		}
 	}
+
+	/*
+	 * Poisoned since the scan found it? The trees' memcmp_pages() would
+	 * read it, a KSM page too (the scan lets those through).
+	 */
+	if (ksm_page_poisoned(page_folio(page), page))
+		return;
 
 	/* We first start with searching the page inside the stable tree */
 	kpage = stable_tree_search(page);
