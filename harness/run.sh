@@ -91,10 +91,11 @@ step_deps() {
 step_base() {
 	step_deps
 	local base=$OUT/src/base tarball
-	# .base-ok holds the version and the manifest's checksum: a new pin
-	# (make rebase, a checkout of another commit) unpacks the tree again.
+	# .base-ok holds the version and the checksum of the manifest's pinned
+	# files: a new pin (make rebase, a checkout of another commit) unpacks
+	# the tree again; a file the series adds ("absent") does not.
 	local stamp
-	stamp="$pkg_version $(sha256sum < "$h/base.manifest" | cut -d' ' -f1)"
+	stamp="$pkg_version $(awk 'length($1) == 64' "$h/base.manifest" | sha256sum | cut -d' ' -f1)"
 	if [ "$(cat "$OUT/src/.base-ok" 2>/dev/null)" != "$stamp" ]; then
 		log "fetching linux-source-6.12 $pkg_version"
 		tarball=$(debsrc_tarball "$pkg_version") ||
