@@ -77,6 +77,14 @@
  *           thp_split_page and thp_collapse_alloc (/proc/vmstat), ksmd and
  *           khugepaged CPU, full scans of both, all since run=1; totals
  *           and means on csv lines, and the data checked at the end
+ *   unmerge-walk
+ *           a process that never registered, with 4 MiB of KSM zero pages
+ *           (zero_pages_scope=all) next to 1 GiB of data in small pages:
+ *           seconds of run=2 (it reads every PTE of that memory), the
+ *           longest wait of a thread on the writer's CPU meanwhile and,
+ *           the control, while the writer spins for as long in user space;
+ *           then the writer of run=2 killed a quarter of that time in: how
+ *           long the kill takes to end it (only with zero_pages_scope)
  *   unregistered-none, unregistered-zram, unregistered-all (unregistered:
  *           the three)
  *           4 processes (exec()ed by the bench: never registered with KSM)
@@ -2717,6 +2725,172 @@ static const struct {
 	{ "pretouched-heap-thp-all-age0", true, false, "all", 0 },
 };
 
+/*
+ * unmerge-walk: run=2 where a process that never registered holds KSM zero
+ * pages (zero_pages_scope=all) next to UW_MIB of data in small pages: to
+ * find them, run=2 reads every PTE of its populated anonymous memory. How
+ * long run=2 takes, and the longest a thread on the CPU of its writer waits
+ * meanwhile (the walk gives way once a page table), against the same thread
+ * while the writer spins in user space for as long (the control); then run=2
+ * again, written by a child killed a quarter of that time after it began:
+ * how long the kill takes to end it (the walk stops at a signal). Only on a
+ * kernel with zero_pages_scope.
+ */
+#define UW_MIB		1024
+#define UW_ZERO_MIB	4
+
+struct uw_probe {
+	pthread_t thread;
+	int stop;
+	double max;	/* the longest gap between two of its clock reads */
+};
+
+static void *uw_probe_thread(void *arg)
+{
+	struct uw_probe *pr = arg;
+	double t, last = now();
+
+	while (!__atomic_load_n(&pr->stop, __ATOMIC_ACQUIRE)) {
+		t = now();
+		if (t - last > pr->max)
+			pr->max = t - last;
+		last = t;
+	}
+	return NULL;
+}
+
+/* The longest wait of a thread on the caller's CPU while @fn(@arg) runs. */
+static double uw_probed(void (*fn)(void *), void *arg)
+{
+	struct uw_probe pr = { .max = 0 };
+
+	if (pthread_create(&pr.thread, NULL, uw_probe_thread, &pr)) {
+		perror("pthread_create");
+		exit(1);
+	}
+	usleep(50000);
+	pr.max = 0;
+	fn(arg);
+	__atomic_store_n(&pr.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(pr.thread, NULL);
+	return pr.max;
+}
+
+static void uw_run2(void *arg)
+{
+	double *t = arg;
+
+	t[0] = now();
+	ksm_write("run", 2);
+	t[1] = now();
+}
+
+static void uw_spin(void *arg)
+{
+	double *t = arg, end = now() + (t[1] - t[0]);
+
+	while (now() < end)
+		;
+}
+
+/* The holder: data, then zero-filled pages; waits for EOF on @fd. */
+static void uw_holder(int ready, int fd)
+{
+	char *data = map_pages(UW_MIB * MIB), *zero;
+	unsigned long i;
+	char c = 0;
+
+	for (i = 0; i < UW_MIB * MIB; i += page_size)
+		data[i] = 1;
+	zero = map_pages(UW_ZERO_MIB * MIB);
+	memset(zero, 0, UW_ZERO_MIB * MIB);
+	if (write(ready, &c, 1) != 1)
+		_exit(1);
+	while (read(fd, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/* run=1 until the holder's zero-filled pages are all KSM zero pages. */
+static bool uw_merge(pid_t holder)
+{
+	long goal = UW_ZERO_MIB * MIB / page_size;
+	double t0 = now();
+
+	ksm_write("run", 1);
+	while (ksm_stat(holder, "ksm_zero_pages") < goal) {
+		if (now() - t0 > 300)
+			return false;
+		usleep(20000);
+	}
+	ksm_write("run", 0);
+	return true;
+}
+
+static void unmerge_walk(int run)
+{
+	int ready[2], hold[2], status;
+	double t[2], gap, ctl, tk;
+	pid_t holder, writer;
+	cpu_set_t cpus;
+	char c;
+
+	ksm_reset(10000, 0);
+	write_str(KSM "zero_pages_scope", "all");
+	if (pipe(ready) || pipe(hold)) {
+		perror("pipe");
+		exit(1);
+	}
+	holder = fork();
+	if (!holder) {
+		close(ready[0]);
+		close(hold[1]);
+		uw_holder(ready[1], hold[0]);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	if (read(ready[0], &c, 1) != 1 || !uw_merge(holder)) {
+		printf("ksm_bench: unmerge-walk run %d: the zero pages did not merge\n",
+		       run);
+		goto out;
+	}
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+	gap = uw_probed(uw_run2, t);
+	ctl = uw_probed(uw_spin, t);
+	CPU_SET(1, &cpus);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+	csv("unmerge-walk", run, "run2_seconds", t[1] - t[0]);
+	csv("unmerge-walk", run, "ptes_walked_k",
+	    (double)UW_MIB * MIB / page_size / 1000);
+	csv("unmerge-walk", run, "probe_max_wait_ms_run2", gap * 1e3);
+	csv("unmerge-walk", run, "probe_max_wait_ms_spin", ctl * 1e3);
+
+	if (!uw_merge(holder)) {
+		printf("ksm_bench: unmerge-walk run %d: no second merge\n", run);
+		goto out;
+	}
+	writer = fork();
+	if (!writer) {
+		ksm_write("run", 2);
+		_exit(0);
+	}
+	usleep((t[1] - t[0]) * 1e6 / 4);
+	tk = now();
+	kill(writer, SIGKILL);
+	waitpid(writer, &status, 0);
+	csv("unmerge-walk", run, "killed_during_run2",
+	    WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	csv("unmerge-walk", run, "kill_to_exit_ms", (now() - tk) * 1e3);
+out:
+	close(hold[1]);
+	waitpid(holder, NULL, 0);
+	close(ready[0]);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	ksm_write("run", 2);
+}
+
 static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
@@ -2728,7 +2902,7 @@ static const char *const workloads[] = {
 	"pretouched-heap-none", "pretouched-heap-all-age0",
 	"pretouched-heap-all-age1", "pretouched-heap-all-age3",
 	"pretouched-heap-mergeable-age0", "pretouched-heap-mergeable-age3",
-	"pretouched-heap-thp-all-age0",
+	"pretouched-heap-thp-all-age0", "unmerge-walk",
 };
 static int nwanted;
 static char *wanted[64];
@@ -2923,6 +3097,13 @@ int main(int argc, char **argv)
 		pretouched(ph_settings[i].name, ph_settings[i].thp,
 			   ph_settings[i].mergeable, ph_settings[i].scope,
 			   ph_settings[i].min_age);
+	}
+	if (want("unmerge-walk")) {
+		if (access(KSM "zero_pages_scope", F_OK))
+			printf("ksm_bench: unmerge-walk: no zero_pages_scope\n");
+		else
+			for (run = 1; run <= 3; run++)
+				unmerge_walk(run);
 	}
 	printf("ksm_bench: done\n");
 	return 0;
