@@ -2911,8 +2911,9 @@ static void merge_zero_only_page(struct page *page, unsigned int *budget)
 	struct folio *folio = page_folio(page);
 
 	/*
-	 * A large folio here is mapped by a PMD (scan_get_next_rmap_item()),
-	 * which lies in one vma: once looked at, the scan moves past it.
+	 * A large folio here is mapped by a PMD (ksm_next_page_pmd_entry()
+	 * passes no other), which lies in one vma: once looked at, the scan
+	 * moves past it.
 	 */
 	if (folio_test_large(folio)) {
 		unsigned long addr = ksm_zero_only_item.address & PAGE_MASK;
@@ -3872,7 +3873,7 @@ struct ksm_next_page_arg {
 	struct folio *folio;
 	struct page *page;
 	unsigned long addr;
-	bool pmd_mapped;	/* the folio is mapped by the PMD */
+	bool zero_only;		/* in: a vma that its owner did not register */
 };
 
 static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long end,
@@ -3938,6 +3939,14 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 		if (folio_is_zone_device(folio) || !folio_test_anon(folio) ||
 		    (!folio_test_ksm(folio) && ksm_page_poisoned(folio, page)))
 			continue;
+		/*
+		 * Only the huge zero page is to be had from a large folio in
+		 * a vma that its owner did not register: nothing from one
+		 * that no PMD maps. No reference either: a split, a migration
+		 * or MADV_PAGEOUT of it would fail while ksmd held one.
+		 */
+		if (private->zero_only && folio_test_large(folio))
+			continue;
 		goto found_unlock;
 	}
 
@@ -3954,7 +3963,6 @@ found_unlock:
 	private->page = page;
 	private->folio = folio;
 	private->addr = addr;
-	private->pmd_mapped = !start_ptep;
 	return 1;
 }
 
@@ -4064,7 +4072,9 @@ next_mm:
 			ksm_scan.address = vma->vm_end;
 
 		while (ksm_scan.address < vma->vm_end) {
-			struct ksm_next_page_arg ksm_next_page_arg;
+			struct ksm_next_page_arg ksm_next_page_arg = {
+				.zero_only = zero_only,
+			};
 			struct page *tmp_page = NULL;
 			struct folio *folio;
 
@@ -4091,16 +4101,6 @@ next_mm:
 				flush_anon_page(vma, tmp_page, ksm_scan.address);
 				flush_dcache_page(tmp_page);
 				if (zero_only) {
-					/*
-					 * Only the huge zero page is to be had
-					 * from a large folio here: nothing from
-					 * one that no PMD maps.
-					 */
-					if (folio_test_large(folio) &&
-					    !ksm_next_page_arg.pmd_mapped) {
-						folio_put(folio);
-						goto next_page;
-					}
 					rmap_item = &ksm_zero_only_item;
 					rmap_item->mm = mm;
 					rmap_item->address = ksm_scan.address;
