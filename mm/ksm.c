@@ -256,7 +256,7 @@ static struct kmem_cache *mm_slot_cache;
 /* Default number of pages to scan per batch */
 #define DEFAULT_PAGES_TO_SCAN 100
 
-/* The number of pages scanned */
+/* The number of pages scanned: written by ksmd, read by sysfs without a lock */
 static unsigned long ksm_pages_scanned;
 
 /* The number of nodes in the stable tree */
@@ -2854,7 +2854,7 @@ static void zero_merge_done(struct ksm_rmap_item *rmap_item, unsigned int nr,
 	unsigned int others = merged - !!nr;
 
 	*budget -= min(others, *budget);
-	ksm_pages_scanned += others;
+	WRITE_ONCE(ksm_pages_scanned, ksm_pages_scanned + others);
 	/*
 	 * They get no rmap_item: the scan goes on after the first gap. Their
 	 * old rmap_items, if any, are freed as stale when the scan passes.
@@ -4233,7 +4233,7 @@ static void ksm_do_scan(unsigned int scan_npages)
 		else
 			cmp_and_merge_page(page, rmap_item, &scan_npages);
 		put_page(page);
-		ksm_pages_scanned++;
+		WRITE_ONCE(ksm_pages_scanned, ksm_pages_scanned + 1);
 	}
 }
 
@@ -5574,7 +5574,7 @@ KSM_ATTR(max_page_sharing);
 static ssize_t pages_scanned_show(struct kobject *kobj,
 				  struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%lu\n", ksm_pages_scanned);
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_pages_scanned));
 }
 KSM_ATTR_RO(pages_scanned);
 
