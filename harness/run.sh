@@ -24,7 +24,8 @@
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
 #           out/src (or of BASE against SERIES)
 #   bench   base and series kernels without debug options, same workloads,
-#           table of ratios, CSV and plot in out/bench
+#           table of ratios, CSV and plot in out/bench; PROFILE=1 boots them
+#           with profile=2 and names the functions in out/bench/profile-*.txt
 #
 # Everything built goes to $OUT (default: out/ at the top of the repository).
 set -euo pipefail
@@ -902,7 +903,8 @@ step_demo() {
 # with the initramfs of G, logs in DIR/KERNEL.
 bench_guest() {
 	local k=$1 g=$2 dir=$3
-	GUEST_MEM=${GUEST_MEM_BENCH:-2G} boot \
+	GUEST_MEM=${GUEST_MEM_BENCH:-2G} \
+		BOOT_ARGS="${PROFILE:+profile=2} ${BOOT_ARGS:-}" boot \
 		"$OUT/build/bench-$k/arch/x86/boot/bzImage" \
 		"$g/initramfs.cpio" "$dir/$k" ||
 		die "the $k guest did not finish (see $dir/$k/console.log)"
@@ -947,6 +949,15 @@ step_bench() {
 		sed -n "s/^kh,/$k,/p" "$dir/$k/results.log" >> "$dir/khugepaged.csv.tmp"
 		awk -F, '$1 == "ts" && $2 == "zero" && $3 == 1 { print $4, $5 }' \
 			"$dir/$k/results.log" > "$dir/zero-$k.dat"
+		rm -f "$dir/profile-$k.txt"
+		if [ -n "${PROFILE:-}" ]; then
+			python3 "$h/profile.py" "$dir/$k/results.log" \
+				"$OUT/build/bench-$k/System.map" 25 \
+				> "$dir/profile-$k.txt" ||
+				die "no profile from the $k guest"
+			printf '== profile of the %s kernel (%s)\n' "$k" "$dir/profile-$k.txt"
+			cat "$dir/profile-$k.txt"
+		fi
 	done
 	{ echo "kernel,workload,run,metric,value"; cat "$dir/results.csv.tmp"; } > "$dir/results.csv"
 	rm -f "$dir/results.csv.tmp"

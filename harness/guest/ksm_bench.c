@@ -63,6 +63,11 @@
  *           then, ksmd stopped, the faults the owner takes when it writes a
  *           word into every page (and, before registering, the same writes
  *           without KSM: none), and its words checked
+ *   thp-unique
+ *           thp-sparse's control: the same 64 MiB of THPs with a word of
+ *           its own in every 4K page (no page zero-filled, none alike), the
+ *           same figures: what a full scan costs on THPs that neither
+ *           kernel can merge, and so keeps
  *   khugepaged-default, khugepaged-fast, khugepaged-fast-256 (khugepaged:
  *           the first two); only when asked for by name
  *           thp-half's memory (256 MiB of THPs, odd 4K pages zero, even
@@ -2458,6 +2463,14 @@ static uint64_t ts_word(unsigned long thp, int run)
 	return thp + 1 + ((uint64_t)run << 32);
 }
 
+/* The page that holds word @i of thp-sparse (@unique false) or thp-unique. */
+static char *ts_page(char *p, unsigned long i, bool unique)
+{
+	if (unique)
+		return p + i * page_size;
+	return p + i * thp_size + TS_PAGE * page_size;
+}
+
 /* Minor faults of the calling thread. */
 static long thread_minflt(void)
 {
@@ -2482,9 +2495,17 @@ static long write_each_page(char *p, unsigned long bytes)
 	return thread_minflt() - f0;
 }
 
-static void thp_sparse(int run)
+/*
+ * thp-unique, the control of thp-sparse: the same THPs with a word of its
+ * own in every 4K page, so that no page is zero-filled, nothing can be
+ * merged and both kernels keep every THP and scan its pages as any
+ * registered memory: what a full scan of 64 MiB of THPs costs when the
+ * zero path is never entered.
+ */
+static void thp_sparse(const char *name, int run, bool unique)
 {
 	const unsigned long bytes = TS_MIB * MIB, thps = bytes / thp_size;
+	const unsigned long per_thp = unique ? thp_size / page_size : 1;
 	long rss0, rss, splits0, merged0, f0, bad = 0;
 	struct mark a, b, c;
 	unsigned long i;
@@ -2494,15 +2515,15 @@ static void thp_sparse(int run)
 	ksm_write("zero_pages_min_age", 0);
 	p = map_thp(bytes);
 	memset(p, 0, bytes);
-	for (i = 0; i < thps; i++) {
+	for (i = 0; i < thps * per_thp; i++) {
 		uint64_t v = ts_word(i, run);
 
-		memcpy(p + i * thp_size + TS_PAGE * page_size +
-		       TS_WORD * sizeof(v), &v, sizeof(v));
+		memcpy(ts_page(p, i, unique) + TS_WORD * sizeof(v), &v,
+		       sizeof(v));
 	}
-	csv("thp-sparse", run, "thp_mib_before", anon_huge_mib());
+	csv(name, run, "thp_mib_before", anon_huge_mib());
 	/* The control: PMD-mapped and writable, a write takes no fault. */
-	csv("thp-sparse", run, "owner_write_faults_without_ksm",
+	csv(name, run, "owner_write_faults_without_ksm",
 	    write_each_page(p, bytes));
 	madvise(p, bytes, MADV_MERGEABLE);
 	splits0 = thp_splits();
@@ -2517,40 +2538,40 @@ static void thp_sparse(int run)
 	mark(&c);
 	ksm_write("run", 0);
 	/* This thread only polled sysfs meanwhile. */
-	csv("thp-sparse", run, "owner_idle_minor_faults", thread_minflt() - f0);
+	csv(name, run, "owner_idle_minor_faults", thread_minflt() - f0);
 	if (b.scans - a.scans < TS_FIRST || c.scans - b.scans < TS_STEADY)
-		printf("ksm_bench: thp-sparse run %d: %ld and %ld full scans\n",
-		       run, b.scans - a.scans, c.scans - b.scans);
-	csv("thp-sparse", run, "ksmd_cpu_s_per_full_scan_first5",
+		printf("ksm_bench: %s run %d: %ld and %ld full scans\n",
+		       name, run, b.scans - a.scans, c.scans - b.scans);
+	csv(name, run, "ksmd_cpu_s_per_full_scan_first5",
 	    (b.cpu - a.cpu) / (b.scans > a.scans ? b.scans - a.scans : 1));
-	csv("thp-sparse", run, "ksmd_cpu_s_per_full_scan_steady",
+	csv(name, run, "ksmd_cpu_s_per_full_scan_steady",
 	    (c.cpu - b.cpu) / (c.scans > b.scans ? c.scans - b.scans : 1));
-	csv("thp-sparse", run, "pages_visited_per_full_scan_steady",
+	csv(name, run, "pages_visited_per_full_scan_steady",
 	    (double)(c.scanned - b.scanned) /
 	    (c.scans > b.scans ? c.scans - b.scans : 1));
 	rss = rss_pages();
-	csv("thp-sparse", run, "reclaimed_mib",
+	csv(name, run, "reclaimed_mib",
 	    (double)(rss0 - rss) * page_size / MIB);
-	csv("thp-sparse", run, "anon_huge_mib_after", anon_huge_mib());
+	csv(name, run, "anon_huge_mib_after", anon_huge_mib());
 	if (splits0 >= 0)
-		csv("thp-sparse", run, "thp_split_page", thp_splits() - splits0);
+		csv(name, run, "thp_split_page", thp_splits() - splits0);
 	if (ksm_read("ksm_zero_pages") >= 0)
-		csv("thp-sparse", run, "ksm_zero_pages_mib",
+		csv(name, run, "ksm_zero_pages_mib",
 		    (double)ksm_read("ksm_zero_pages") * page_size / MIB);
 	if (merged0 >= 0)
-		csv("thp-sparse", run, "zero_pages_thp_merged",
+		csv(name, run, "zero_pages_thp_merged",
 		    ksm_read("zero_pages_thp_merged") - merged0);
 	/* ksmd stopped: what the scans left the owner to pay. */
-	csv("thp-sparse", run, "owner_write_faults",
+	csv(name, run, "owner_write_faults",
 	    write_each_page(p, bytes));
-	for (i = 0; i < thps; i++) {
+	for (i = 0; i < thps * per_thp; i++) {
 		uint64_t v;
 
-		memcpy(&v, p + i * thp_size + TS_PAGE * page_size +
-		       TS_WORD * sizeof(v), sizeof(v));
+		memcpy(&v, ts_page(p, i, unique) + TS_WORD * sizeof(v),
+		       sizeof(v));
 		bad += v != ts_word(i, run);
 	}
-	csv("thp-sparse", run, "data_mismatches", bad);
+	csv(name, run, "data_mismatches", bad);
 	munmap(p, bytes);
 	ksm_write("run", 2);
 }
@@ -2894,7 +2915,7 @@ out:
 static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
-	"thp-zero", "thp-half", "thp-half-256", "thp-sparse",
+	"thp-zero", "thp-half", "thp-half-256", "thp-sparse", "thp-unique",
 	"khugepaged", "khugepaged-default", "khugepaged-fast",
 	"khugepaged-fast-256",
 	"unregistered", "unregistered-none", "unregistered-zram",
@@ -2957,6 +2978,41 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
+/*
+ * make bench PROFILE=1 boots the kernels with profile=2: the kernel counts
+ * the timer ticks that find a CPU in kernel mode, per 4 bytes of its text,
+ * in /proc/profile (a word with the bucket size, then a word a bucket).
+ * Counted from the first workload to the last; the buckets that were hit
+ * are printed as "prof,INDEX,TICKS", and run.sh names their functions.
+ */
+#define PROFILE "/proc/profile"
+
+static void profile_reset(void)
+{
+	if (access(PROFILE, F_OK))
+		return;
+	/* Any write empties the counters. */
+	if (!write_str(PROFILE, "0"))
+		printf("ksm_bench: could not reset " PROFILE "\n");
+}
+
+static void profile_dump(void)
+{
+	FILE *f = fopen(PROFILE, "r");
+	uint32_t step, ticks;
+	unsigned long i;
+
+	if (!f)
+		return;
+	if (fread(&step, sizeof(step), 1, f) == 1) {
+		printf("profstep,%u\n", step);
+		for (i = 0; fread(&ticks, sizeof(ticks), 1, f) == 1; i++)
+			if (ticks)
+				printf("prof,%lu,%u\n", i, ticks);
+	}
+	fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	bool age0, age1, half, half256, un_none, un_zram, un_all;
@@ -2990,6 +3046,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ksm_write("smart_scan", 1);
+	profile_reset();
 	if (want("zero"))
 		for (run = 1; run <= 3; run++)
 			zero_reclaim("zero", run, 256, 1000, 20, 600);
@@ -3033,7 +3090,8 @@ int main(int argc, char **argv)
 	half = want("thp-half");
 	half256 = (want("thp-half") || want("thp-half-256")) &&
 		  ksm_read("zero_pages_thp_split_min") >= 0;
-	if (want("thp-zero") || want("thp-sparse") || half || half256)
+	if (want("thp-zero") || want("thp-sparse") || want("thp-unique") ||
+	    half || half256)
 		thp_setup();
 	if (want("thp-zero"))
 		for (run = 1; run <= 3; run++)
@@ -3044,9 +3102,12 @@ int main(int argc, char **argv)
 		if (half256)
 			thp_half_at("thp-half-256", run, 256);
 	}
-	if (want("thp-sparse"))
-		for (run = 1; run <= 3; run++)
-			thp_sparse(run);
+	for (run = 1; run <= 3; run++) {
+		if (want("thp-sparse"))
+			thp_sparse("thp-sparse", run, false);
+		if (want("thp-unique"))
+			thp_sparse("thp-unique", run, true);
+	}
 	/* 10 minutes each: only when asked for by name. */
 	kh_default = named("khugepaged") || named("khugepaged-default");
 	kh_fast = named("khugepaged") || named("khugepaged-fast");
@@ -3105,6 +3166,7 @@ int main(int argc, char **argv)
 			for (run = 1; run <= 3; run++)
 				unmerge_walk(run);
 	}
+	profile_dump();
 	printf("ksm_bench: done\n");
 	return 0;
 }
