@@ -23,6 +23,10 @@
 #           mm/ksm.o for arm64 64K, ppc64le and s390x
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
 #           out/src (or of BASE against SERIES)
+#           ARCH=arm64 [PAGE_SIZE=4K|16K|64K (default 64K)]: the KSM lines
+#           of tests.list and the arm64 tests on a cross-built arm64 kernel
+#           in QEMU's virt machine (TCG, MTE on), results in
+#           out/test-series-arm64-<N>k
 #   bench   base and series kernels without debug options, same workloads,
 #           table of ratios, CSV and plot in out/bench; PROFILE=1 boots them
 #           with profile=2 and names the functions in out/bench/profile-*.txt
@@ -34,7 +38,23 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 h=$top/harness
 OUT=${OUT:-$top/out}
 JOBS=${JOBS:-$(($(nproc) + 1))}
-GUEST_MEM=${GUEST_MEM:-2G}
+# make test ARCH=arm64 PAGE_SIZE=N: the guest's architecture and page size.
+# Read once here and unset: the kernel's own make must not see them.
+GUEST_ARCH=${ARCH:-x86_64}
+GUEST_PAGE_SIZE=${PAGE_SIZE:-64K}
+unset ARCH PAGE_SIZE
+case $GUEST_ARCH in
+x86_64 | x86) GUEST_ARCH=x86_64 ;;
+arm64 | aarch64) GUEST_ARCH=arm64 ;;
+*) printf 'run.sh: ARCH must be x86_64 or arm64\n' >&2; exit 2 ;;
+esac
+# arm64: a 64K-page kernel's PMD THP is 512 MiB, and KASAN's shadow takes
+# an eighth: 6 GiB let the THP tests map a few of them.
+if [ "$GUEST_ARCH" = arm64 ]; then
+	GUEST_MEM=${GUEST_MEM:-6G}
+else
+	GUEST_MEM=${GUEST_MEM:-2G}
+fi
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-3000}
 export CCACHE_DIR=${CCACHE_DIR:-$OUT/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
@@ -128,20 +148,25 @@ step_series_tree() {
 
 # build_kernel SRC BUILD FRAGMENT...: tinyconfig plus the fragments, out of
 # tree, with ccache. The config is remade only when a fragment changed.
+# KARCH (default x86_64), KCROSS (CROSS_COMPILE) and KIMAGE (default
+# bzImage) build for another architecture.
 build_kernel() {
 	local src=$1 build=$2
 	shift 2
-	local frag sum
+	local frag sum arch=${KARCH:-x86_64} cross=${KCROSS:-}
+	local image=${KIMAGE:-bzImage}
 	mkdir -p "$build"
 	sum=$(cat "$@" | sha256sum | cut -d' ' -f1)
 	if [ "$(cat "$build/.fragment-sum" 2>/dev/null)" != "$sum" ]; then
 		log "configuring $build"
-		make -s -C "$src" O="$build" ARCH=x86_64 tinyconfig >/dev/null
+		make -s -C "$src" O="$build" ARCH="$arch" CROSS_COMPILE="$cross" \
+			tinyconfig >/dev/null
 		for frag in "$@"; do
 			"$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
 				"$build/.config" "$frag" >/dev/null
 		done
-		make -s -C "$src" O="$build" ARCH=x86_64 olddefconfig >/dev/null
+		make -s -C "$src" O="$build" ARCH="$arch" CROSS_COMPILE="$cross" \
+			olddefconfig >/dev/null
 		for frag in "$@"; do
 			grep -E '^CONFIG_[A-Z0-9_]+=' "$frag" | while read -r opt; do
 				grep -qxF "$opt" "$build/.config" ||
@@ -151,13 +176,13 @@ build_kernel() {
 		echo "$sum" > "$build/.fragment-sum"
 	fi
 	log "building the kernel in $build"
-	if ! make -s -C "$src" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS" \
-			bzImage > "$build/build.log" 2>&1; then
+	if ! make -s -C "$src" O="$build" ARCH="$arch" CROSS_COMPILE="$cross" \
+			CC="ccache ${cross}gcc" -j"$JOBS" "$image" > "$build/build.log" 2>&1; then
 		tail -n 30 "$build/build.log" >&2
 		die "kernel build failed (log: $build/build.log)"
 	fi
 	grep -E 'warning:|error:' "$build/build.log" >&2 || true
-	make -s -C "$src" O="$build" ARCH=x86_64 headers_install \
+	make -s -C "$src" O="$build" ARCH="$arch" headers_install \
 		INSTALL_HDR_PATH="$build/hdr" >/dev/null
 }
 
@@ -198,6 +223,13 @@ build_selftests() {
 		-I$build/hdr/include -I$src/tools/include -I$src/tools/include/uapi -I$src
 		-fmacro-prefix-map=$mm/="
 	local libs="-lrt -lpthread -lm"
+	# arm64: the cross compiler, and libnuma and liburing of Debian's
+	# arm64 packages, unpacked by arm64_sysroot.
+	local cc=gcc
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		cc=aarch64-linux-gnu-gcc
+		cflags+=" -I$ARM64_SYSROOT/usr/include -L$ARM64_SYSROOT/usr/lib/aarch64-linux-gnu"
+	fi
 	mkdir -p "$dest/mm"
 	# A tree at an earlier patch of the series (make bisect) has fewer
 	# tests: gcc is only called for the sources it has.
@@ -209,7 +241,7 @@ build_selftests() {
 		for a in "$@"; do
 			case $a in *.c) [ -e "$a" ] || return 0 ;; esac
 		done
-		command gcc "$@" || rc=1
+		command "$cc" "$@" || rc=1
 	}
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_tests" "$mm/ksm_tests.c" "$mm/vm_util.c" \
@@ -241,6 +273,12 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_fault_tests" \
 		"$mm/ksm_fault_tests.c" "$mm/vm_util.c" $libs
+	# MTE (arm64 only: it skips elsewhere), run by tests-arm64.list.
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		# shellcheck disable=SC2086
+		gcc $cflags -o "$dest/mm/ksm_mte_tests" \
+			"$mm/ksm_mte_tests.c" "$mm/vm_util.c" $libs
+	fi
 	# Upstream's soft-dirty test, run by tests.list with the defaults and
 	# under ksm_all_on.sh (every KSM feature on, the knobs put back
 	# afterwards).
@@ -255,7 +293,8 @@ build_selftests() {
 	local gen=$build/selftests-gen uring=""
 	mkdir -p "$gen"
 	if printf '#include <liburing.h>\nint main(void) { struct io_uring r; return io_uring_queue_init(1, &r, 0); }\n' |
-		command gcc -static -x c -o "$gen/uring-probe" - -luring 2>/dev/null; then
+		# shellcheck disable=SC2086
+		command "$cc" $cflags -x c -o "$gen/uring-probe" - -luring 2>/dev/null; then
 		echo "#define LOCAL_CONFIG_HAVE_LIBURING 1" > "$gen/local_config.h"
 		uring=-luring
 	else
@@ -284,7 +323,11 @@ make_initramfs() {
 	local root=$1 mode=$2 cpio=$3
 	mkdir -p "$root/bin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" \
 		"$root/tmp"
-	cp /bin/busybox "$root/bin/busybox"
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		cp "$ARM64_SYSROOT/bin/busybox" "$root/bin/busybox"
+	else
+		cp /bin/busybox "$root/bin/busybox"
+	fi
 	cp "$h/guest/init" "$root/init"
 	chmod +x "$root/init"
 	printf '%s\n' "$mode" > "$root/etc/ksm-mode"
@@ -304,6 +347,24 @@ boot() {
 	# (CONFIG_NUMA_EMU): numa=fake splits the memory in equal parts.
 	local numa=${GUEST_NUMA-2}
 	log "booting $kernel (log: $dir/console.log)"
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		# The virt machine has one PL011: the results go to a virtio
+		# console (hvc0). MTE on (TCG only); pauth=off: QEMU's
+		# emulation of pointer authentication would slow every
+		# function of the kernel, and the kernel runs without it.
+		timeout "$GUEST_TIMEOUT" qemu-system-aarch64 -accel tcg,thread=multi \
+			-M virt,gic-version=3,mte=on -cpu max,pauth=off \
+			-smp 2 -m "$GUEST_MEM" -display none -monitor none -no-reboot \
+			-kernel "$kernel" -initrd "$cpio" \
+			-append "console=ttyAMA0 panic=-1 rdinit=/init loglevel=7 ${numa:+numa=fake=$numa} ${BOOT_ARGS:-}" \
+			-serial "file:$dir/console.log" \
+			-device virtio-serial-device \
+			-chardev "file,id=results,path=$dir/results.log" \
+			-device virtconsole,chardev=results \
+			</dev/null || rc=$?
+		sed -i 's/\r$//' "$dir/console.log" "$dir/results.log"
+		return $rc
+	fi
 	timeout "$GUEST_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi \
 		-smp 2 -m "$GUEST_MEM" -display none -monitor none -no-reboot \
 		-kernel "$kernel" -initrd "$cpio" \
@@ -796,8 +857,11 @@ kcsan_summary() {
 run_tests() {
 	local which=$1 list=${2:-$h/tests.list} b=$OUT/build/$1 g=$OUT/guest/test
 	local hdrs=$OUT/build/series kcsan=""
+	local image=$b/arch/x86/boot/bzImage
 	if [ "$which" = series-kcsan ]; then
 		g=$OUT/guest/test-kcsan hdrs=$b kcsan=$b
+	elif [ "$GUEST_ARCH" = arm64 ]; then
+		g=$OUT/guest/test-$which hdrs=$b image=$b/arch/arm64/boot/Image
 	fi
 	log "building the selftests"
 	rm -rf "$g"
@@ -812,12 +876,16 @@ run_tests() {
 	# TESTS_LIST: another list, to run a few tests while working on them.
 	cp "${TESTS_LIST:-$list}" "$g/root/tests.list"
 	make_initramfs "$g/root" test "$g/initramfs.cpio"
-	boot "$b/arch/x86/boot/bzImage" "$g/initramfs.cpio" "$OUT/test-$which" || true
+	boot "$image" "$g/initramfs.cpio" "$OUT/test-$which" || true
 	grep -E '^(ok|not ok) ' "$OUT/test-$which/results.log" >&2 || true
 	summarize "$OUT/test-$which" ${kcsan:+"$kcsan"}
 }
 
 step_test() {
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		step_test_arm64
+		return
+	fi
 	if [ "${KCSAN:-0}" = 1 ]; then
 		step_test_kcsan
 		return
@@ -851,6 +919,76 @@ step_test_kcsan() {
 	BOOT_ARGS="slab_nomerge ${BOOT_ARGS:-}" \
 	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 3000 + secs ? GUEST_TIMEOUT : 3000 + secs)) \
 		run_tests series-kcsan "$list"
+}
+
+# arm64_sysroot: Debian's arm64 busybox-static, libnuma-dev and liburing-dev,
+# downloaded (apt-get download: no arm64 package gets installed, and
+# busybox-static:arm64 could not be beside the host's) and unpacked into
+# $OUT/arm64-sysroot. Needs the arm64 architecture in dpkg (added here)
+# for apt to know the packages.
+ARM64_SYSROOT=$OUT/arm64-sysroot
+arm64_sysroot() {
+	local d=$OUT/arm64-debs p pkgs="busybox-static libnuma-dev liburing-dev"
+	install_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
+	[ -x "$ARM64_SYSROOT/bin/busybox" ] && return 0
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		log "adding the arm64 architecture to dpkg (for apt-get download)"
+		as_root dpkg --add-architecture arm64
+		as_root apt-get update -q >/dev/null
+	fi
+	rm -rf "$d" "$ARM64_SYSROOT"
+	mkdir -p "$d" "$ARM64_SYSROOT"
+	for p in $pkgs; do
+		(cd "$d" && apt-get download -q "$p:arm64" >/dev/null 2>&1) ||
+			{ as_root apt-get update -q >/dev/null &&
+			  (cd "$d" && apt-get download -q "$p:arm64" >/dev/null); } ||
+			die "could not download $p:arm64"
+	done
+	for p in "$d"/*.deb; do
+		dpkg-deb -x "$p" "$ARM64_SYSROOT"
+	done
+	[ -x "$ARM64_SYSROOT/bin/busybox" ] || die "no arm64 busybox in $ARM64_SYSROOT"
+}
+
+# make test ARCH=arm64 PAGE_SIZE=4K|16K|64K: the series kernel cross-built
+# for arm64 (kernel.config and debug.config less their x86-only options,
+# arm64.config, the page size) in out/build/series-arm64-<N>k, booted in
+# QEMU's virt machine under TCG with MTE, running the KSM lines of
+# tests.list (without the all-on pass and upstream's other mm tests, as
+# make test KCSAN=1) and the arm64 tests (ksm_mte_tests).
+step_test_arm64() {
+	case $GUEST_PAGE_SIZE in
+	4K | 16K | 64K) ;;
+	*) die "PAGE_SIZE must be 4K, 16K or 64K" ;;
+	esac
+	arm64_sysroot
+	step_series_tree
+	local ps=${GUEST_PAGE_SIZE%K}k
+	local which=series-arm64-$ps b=$OUT/build/series-arm64-$ps
+	mkdir -p "$b"
+	# arm64 has no soft-dirty bit (ARCH_HAS_SOFT_DIRTY): upstream's
+	# soft-dirty test is not among the KSM lines, and the series' tests
+	# check the bit only where pagemap has it.
+	grep -hvE '^CONFIG_(ACPI|SERIAL_8250[A-Z0-9_]*|X86_[A-Z0-9_]*|MEM_SOFT_DIRTY)=' \
+		"$h/kernel.config" "$h/debug.config" > "$b/common.config.tmp"
+	echo "CONFIG_ARM64_${GUEST_PAGE_SIZE}_PAGES=y" >> "$b/common.config.tmp"
+	if cmp -s "$b/common.config.tmp" "$b/common.config"; then
+		rm -f "$b/common.config.tmp"
+	else
+		mv -f "$b/common.config.tmp" "$b/common.config"
+	fi
+	KARCH=arm64 KCROSS=aarch64-linux-gnu- KIMAGE=Image \
+		build_kernel "$OUT/src/series" "$b" "$b/common.config" \
+		"$h/arm64.config"
+	local list=$b/tests.list
+	{
+		echo "# make test ARCH=arm64: the KSM lines of harness/tests.list"
+		grep -E '^[^#|]*\|[0-9]+\|\./ksm_' "$h/tests.list" |
+			grep -vE '\|\./ksm_all_on\.sh( |$)'
+		grep -E '^[^#|]*\|[0-9]+\|' "$h/tests-arm64.list" 2>/dev/null || true
+	} > "$list"
+	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 5400 ? GUEST_TIMEOUT : 5400)) \
+		run_tests "$which" "$list"
 }
 
 # The stress test alone, longer (STRESS_SECONDS), on the series kernel.

@@ -30,7 +30,8 @@
 #include "../kselftest.h"
 #include "vm_util.h"
 
-#define NR_PAGES	4096		/* 16 MiB with 4 KiB pages */
+#define AREA_BYTES	(16 << 20)	/* each test's memory */
+#define MAX_PAGES	(AREA_BYTES / 4096)	/* of the smallest page size */
 #define CGROUP		"/sys/fs/cgroup/"
 #define TEST_CG		CGROUP "ksm-swap-test/"
 
@@ -42,6 +43,7 @@
 #endif
 
 static size_t pagesize;
+static size_t nr_pages;		/* AREA_BYTES of pages */
 
 static const char *const saved_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
@@ -259,37 +261,37 @@ static bool counters_zero(void)
  */
 static void test_pageout(bool cold)
 {
-	static unsigned int gens[NR_PAGES];
+	static unsigned int gens[MAX_PAGES];
 	long zero_before, zero_after, sharing;
-	size_t out = 0, bad = NR_PAGES;
+	size_t out = 0, bad = nr_pages;
 	char *p = NULL;
 	bool ok = false;
 
 	ksft_print_msg("[RUN] %s%s\n", __func__, cold ? " after MADV_COLD" : "");
-	p = map_filled(NR_PAGES, gens, 1);
+	p = map_filled(nr_pages, gens, 1);
 	if (!p || !ksm_start() ||
-	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120))
+	    madvise(p, nr_pages * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120))
 		goto out;
 	zero_before = ksm_stat_read(getpid(), "ksm_zero_pages");
 	sharing = ksm_sysfs_read("pages_sharing");
 	if (cold)
-		madvise(p, NR_PAGES * pagesize, MADV_COLD);
-	if (madvise(p, NR_PAGES * pagesize, MADV_PAGEOUT)) {
+		madvise(p, nr_pages * pagesize, MADV_COLD);
+	if (madvise(p, nr_pages * pagesize, MADV_PAGEOUT)) {
 		ksft_print_msg("MADV_PAGEOUT: %s\n", strerror(errno));
 		goto out;
 	}
-	out = swapped(p, NR_PAGES);
-	bad = mismatches(p, NR_PAGES, gens);
+	out = swapped(p, nr_pages);
+	bad = mismatches(p, nr_pages, gens);
 	zero_after = ksm_stat_read(getpid(), "ksm_zero_pages");
 	ksft_print_msg("KSM zero pages %ld, pages_sharing %ld; paged out %zu pages\n",
 		       zero_before, sharing, out);
 	ksft_print_msg("after reading back: KSM zero pages %ld, %zu pages wrong\n",
 		       zero_after, bad);
-	ok = zero_before == NR_PAGES / 2 && sharing > 0 && out > 0 && !bad &&
+	ok = zero_before == nr_pages / 2 && sharing > 0 && out > 0 && !bad &&
 	     zero_after == zero_before;
 out:
 	if (p)
-		munmap(p, NR_PAGES * pagesize);
+		munmap(p, nr_pages * pagesize);
 	ok = counters_zero() && ok;
 	ksft_test_result(ok, "pageout%s of merged memory: data and zero pages intact\n",
 			 cold ? " after MADV_COLD" : "");
@@ -302,50 +304,50 @@ out:
  */
 static void test_fork_swapcache(void)
 {
-	static unsigned int gens[NR_PAGES];
-	size_t i, bad_parent = NR_PAGES;
+	static unsigned int gens[MAX_PAGES];
+	size_t i, bad_parent = nr_pages;
 	char *p = NULL;
 	bool ok = false;
 	int status = -1;
 	pid_t pid;
 
 	ksft_print_msg("[RUN] %s\n", __func__);
-	p = map_filled(NR_PAGES, gens, 2);
+	p = map_filled(nr_pages, gens, 2);
 	if (!p || !ksm_start() ||
-	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120) ||
-	    madvise(p, NR_PAGES * pagesize, MADV_PAGEOUT))
+	    madvise(p, nr_pages * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120) ||
+	    madvise(p, nr_pages * pagesize, MADV_PAGEOUT))
 		goto out;
 	/* Read every other page: swapped in, they stay in the swap cache. */
-	for (i = 0; i < NR_PAGES; i += 2)
+	for (i = 0; i < nr_pages; i += 2)
 		if (!page_ok(p + i * pagesize, i, gens[i]))
 			goto out;
 	pid = fork();
 	if (pid < 0)
 		goto out;
 	if (!pid) {
-		size_t bad = mismatches(p, NR_PAGES, gens);
+		size_t bad = mismatches(p, nr_pages, gens);
 
-		for (i = 0; i < NR_PAGES; i += 3) {
+		for (i = 0; i < nr_pages; i += 3) {
 			gens[i] = 3;
 			fill_page(p + i * pagesize, i, gens[i]);
 		}
 		ksm_wait_full_scans(2, 120);
-		bad += mismatches(p, NR_PAGES, gens);
+		bad += mismatches(p, nr_pages, gens);
 		_exit(bad ? 1 : 0);
 	}
-	for (i = 1; i < NR_PAGES; i += 5) {
+	for (i = 1; i < nr_pages; i += 5) {
 		gens[i] = 4;
 		fill_page(p + i * pagesize, i, gens[i]);
 	}
 	waitpid(pid, &status, 0);
-	bad_parent = mismatches(p, NR_PAGES, gens);
+	bad_parent = mismatches(p, nr_pages, gens);
 	ksft_print_msg("child exit status %d, %zu pages of the parent wrong\n",
 		       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 		       bad_parent);
 	ok = WIFEXITED(status) && !WEXITSTATUS(status) && !bad_parent;
 out:
 	if (p)
-		munmap(p, NR_PAGES * pagesize);
+		munmap(p, nr_pages * pagesize);
 	ok = counters_zero() && ok;
 	ksft_test_result(ok, "fork with pages in the swap cache: both see their data\n");
 }
@@ -357,8 +359,8 @@ out:
  */
 static int pressure_child(unsigned int secs)
 {
-	static unsigned int gens[2 * NR_PAGES];
-	const size_t nr = 2 * NR_PAGES;
+	static unsigned int gens[2 * MAX_PAGES];
+	const size_t nr = 2 * nr_pages;
 	unsigned int gen = 10, rounds = 0;
 	time_t end = time(NULL) + secs;
 	uint64_t seed = getpid();
@@ -404,7 +406,7 @@ static void test_pressure(unsigned int secs)
 	}
 	write_file(CGROUP "cgroup.subtree_control", "+memory");
 	mkdir(TEST_CG, 0755);
-	snprintf(limit, sizeof(limit), "%zu", NR_PAGES * pagesize);
+	snprintf(limit, sizeof(limit), "%zu", nr_pages * pagesize);
 	if (!write_file(TEST_CG "memory.max", limit)) {
 		ksft_test_result_skip("no memory.max in %s\n", TEST_CG);
 		rmdir(TEST_CG);
@@ -444,9 +446,9 @@ static void test_pressure(unsigned int secs)
  */
 static void test_compaction(void)
 {
-	static unsigned int gens[NR_PAGES];
+	static unsigned int gens[MAX_PAGES];
 	long zero0 = -1, sharing0 = -1, zero1 = -1, sharing1 = -1;
-	size_t bad = NR_PAGES;
+	size_t bad = nr_pages;
 	char *p = NULL;
 	bool ok = false;
 	int i;
@@ -456,9 +458,9 @@ static void test_compaction(void)
 		ksft_test_result_skip("no /proc/sys/vm/compact_memory\n");
 		return;
 	}
-	p = map_filled(NR_PAGES, gens, 5);
+	p = map_filled(nr_pages, gens, 5);
 	if (!p || !ksm_start() ||
-	    madvise(p, NR_PAGES * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120))
+	    madvise(p, nr_pages * pagesize, MADV_MERGEABLE) || !ksm_wait_full_scans(3, 120))
 		goto out;
 	ksm_sysfs_write("run", 0);
 	zero0 = ksm_stat_read(getpid(), "ksm_zero_pages");
@@ -466,16 +468,16 @@ static void test_compaction(void)
 	for (i = 0; i < 3; i++)
 		if (!write_file("/proc/sys/vm/compact_memory", "1"))
 			goto out;
-	bad = mismatches(p, NR_PAGES, gens);
+	bad = mismatches(p, nr_pages, gens);
 	zero1 = ksm_stat_read(getpid(), "ksm_zero_pages");
 	sharing1 = ksm_sysfs_read("pages_sharing");
-	ok = !bad && zero0 == NR_PAGES / 2 && zero1 == zero0 &&
+	ok = !bad && zero0 == nr_pages / 2 && zero1 == zero0 &&
 	     sharing0 > 0 && sharing1 == sharing0;
 out:
 	ksft_print_msg("KSM zero pages %ld -> %ld, pages_sharing %ld -> %ld, %zu pages wrong\n",
 		       zero0, zero1, sharing0, sharing1, bad);
 	if (p)
-		munmap(p, NR_PAGES * pagesize);
+		munmap(p, nr_pages * pagesize);
 	ok = counters_zero() && ok;
 	ksft_test_result(ok, "compaction of merged memory: data and counters intact\n");
 }
@@ -499,6 +501,7 @@ int main(int argc, char **argv)
 
 	ksft_print_header();
 	pagesize = getpagesize();
+	nr_pages = AREA_BYTES / pagesize;
 	if (ksm_sysfs_read("run") < 0)
 		ksft_exit_skip("no KSM\n");
 	if (!swap_is_on() && !zram_swap_on())

@@ -48,7 +48,6 @@
 
 #define KSM_DIR "/sys/kernel/mm/ksm"
 #define VAL_MAX 128
-#define BIG_LEN 4096	/* PAGE_SIZE on x86: the most a sysfs store sees */
 #define RACE_SECS 3
 
 enum kind {
@@ -130,7 +129,13 @@ static struct knob knobs[] = {
 static char saved[NR_KNOBS][VAL_MAX];
 static bool saved_ok;
 
-static char big[BIG_LEN + 2];
+/*
+ * big_len: PAGE_SIZE, the most of a write() that kernfs passes to a sysfs
+ * store (4096 on x86, up to 65536 on arm64); big and numbuf hold big_len
+ * + 2 bytes.
+ */
+static size_t big_len;
+static char *big, *numbuf;
 
 static int knob_index(const char *name)
 {
@@ -313,28 +318,29 @@ static bool refused_common(const struct knob *k)
 static bool test_numeric_value(const struct knob *k, unsigned long long v,
 			       bool idle)
 {
-	char buf[BIG_LEN + 1], exp[VAL_MAX];
+	const size_t size = big_len + 1;
+	char *buf = numbuf, exp[VAL_MAX];
 	bool ok = true;
 	int n;
 
 	if (k->flags & F_IDLE && !idle)
 		return true;
 	snprintf(exp, sizeof(exp), "%llu\n", v);
-	n = snprintf(buf, sizeof(buf), "%llu", v);
+	n = snprintf(buf, size, "%llu", v);
 	ok &= accepted(k->name, buf, n, exp);
-	n = snprintf(buf, sizeof(buf), "%llu\n", v);
+	n = snprintf(buf, size, "%llu\n", v);
 	ok &= accepted(k->name, buf, n, exp);
-	n = snprintf(buf, sizeof(buf), "+%llu", v);
+	n = snprintf(buf, size, "+%llu", v);
 	ok &= accepted(k->name, buf, n, exp);
-	n = snprintf(buf, sizeof(buf), "+%llu\n", v);
+	n = snprintf(buf, size, "+%llu\n", v);
 	ok &= accepted(k->name, buf, n, exp);
-	n = snprintf(buf, sizeof(buf), "000%llu", v);
+	n = snprintf(buf, size, "000%llu", v);
 	ok &= accepted(k->name, buf, n, exp);
 	/* Leading zeros up to the PAGE_SIZE the store sees. */
-	n = snprintf(buf, sizeof(buf), "%0*llu", BIG_LEN, v);
+	n = snprintf(buf, size, "%0*llu", (int)big_len, v);
 	ok &= accepted(k->name, buf, n, exp);
 	/* The store stops at an embedded NUL. */
-	n = snprintf(buf, sizeof(buf), "%llu", v);
+	n = snprintf(buf, size, "%llu", v);
 	memcpy(buf + n, "\0junk", 5);
 	ok &= accepted(k->name, buf, n + 5, exp);
 	return ok;
@@ -391,10 +397,10 @@ static bool test_numeric(const struct knob *k, bool idle)
 	ok &= REFUSED("-0", EINVAL);
 	ok &= REFUSED("99999999999999999999", ovf_err);
 	ok &= refused(k->name, type_ovf, strlen(type_ovf), ovf_err);
-	memset(big, '9', BIG_LEN);
-	ok &= refused(k->name, big, BIG_LEN, ovf_err);
-	memset(big, 'a', BIG_LEN);
-	ok &= refused(k->name, big, BIG_LEN, EINVAL);
+	memset(big, '9', big_len);
+	ok &= refused(k->name, big, big_len, ovf_err);
+	memset(big, 'a', big_len);
+	ok &= refused(k->name, big, big_len, EINVAL);
 	if (k->kind == K_INT_RAW)
 		ok &= REFUSED("-2147483649", ERANGE);
 	if (k->min > 0) {
@@ -437,11 +443,12 @@ static bool test_numeric(const struct knob *k, bool idle)
 	if (k->min == 0) {
 		/*
 		 * kernfs passes the store the first PAGE_SIZE bytes only and
-		 * write() returns a short count: 4096 zeros and a 5 set 0.
+		 * write() returns a short count: PAGE_SIZE zeros and a 5
+		 * set 0.
 		 */
-		memset(big, '0', BIG_LEN);
-		big[BIG_LEN] = '5';
-		ok &= accepted_ret(k->name, big, BIG_LEN + 1, "0\n", BIG_LEN);
+		memset(big, '0', big_len);
+		big[big_len] = '5';
+		ok &= accepted_ret(k->name, big, big_len + 1, "0\n", big_len);
 	}
 	return ok;
 }
@@ -464,8 +471,8 @@ static bool test_bool(const struct knob *k)
 	ok &= REFUSED("x", EINVAL);
 	ok &= REFUSED("enable", EINVAL);
 	ok &= REFUSED("\x01", EINVAL);
-	memset(big, '9', BIG_LEN);
-	ok &= refused(k->name, big, BIG_LEN, EINVAL);
+	memset(big, '9', big_len);
+	ok &= refused(k->name, big, big_len, EINVAL);
 
 	ok &= ACCEPTED("1", "1\n");
 	ok &= ACCEPTED("0", "0\n");
@@ -498,8 +505,8 @@ static bool test_bool(const struct knob *k)
 	ok &= ACCEPTED("nope", "0\n");
 	ok &= ACCEPTED("10", "1\n");
 	ok &= ACCEPTED("0\0garbage", "0\n");
-	memset(big, 'y', BIG_LEN);
-	ok &= accepted(k->name, big, BIG_LEN, "1\n");
+	memset(big, 'y', big_len);
+	ok &= accepted(k->name, big, big_len, "1\n");
 	return ok;
 }
 
@@ -534,8 +541,8 @@ static bool test_scope(const struct knob *k)
 	ok &= REFUSED("allall", EINVAL);
 	ok &= REFUSED("0", EINVAL);
 	ok &= REFUSED("1", EINVAL);
-	memset(big, 'a', BIG_LEN);
-	ok &= refused(k->name, big, BIG_LEN, EINVAL);
+	memset(big, 'a', big_len);
+	ok &= refused(k->name, big, big_len, EINVAL);
 
 	knob_read(k->name, cur, sizeof(cur));
 	has_all = strcmp(cur, "[mergeable]\n");
@@ -576,8 +583,8 @@ static bool test_advisor(const struct knob *k)
 	ok &= REFUSED("nonenone", EINVAL);
 	ok &= REFUSED("0", EINVAL);
 	ok &= REFUSED("1", EINVAL);
-	memset(big, 'n', BIG_LEN);
-	ok &= refused(k->name, big, BIG_LEN, EINVAL);
+	memset(big, 'n', big_len);
+	ok &= refused(k->name, big, big_len, EINVAL);
 
 	ok &= ACCEPTED("none", ADV_NONE);
 	ok &= ACCEPTED("scan-time", ADV_SCAN);
@@ -970,6 +977,11 @@ int main(void)
 	ksft_print_header();
 	if (getuid())
 		ksft_exit_skip("must run as root\n");
+	big_len = getpagesize();
+	big = malloc(big_len + 2);
+	numbuf = malloc(big_len + 2);
+	if (!big || !numbuf)
+		ksft_exit_fail_msg("out of memory\n");
 	if (access(KSM_DIR, F_OK))
 		ksft_exit_skip("no %s\n", KSM_DIR);
 	ksft_set_plan(NR_KNOBS + 2);

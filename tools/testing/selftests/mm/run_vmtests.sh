@@ -406,6 +406,9 @@ CATEGORY="ksm" run_test ./ksm_zero_scope_tests
 CATEGORY="ksm" run_test ./ksm_swap_tests
 CATEGORY="ksm" run_test ./ksm_unstable_refresh_tests
 CATEGORY="ksm" run_test ./ksm_sysfs_input_tests
+if [ -x ./ksm_mte_tests ]; then
+	CATEGORY="ksm" run_test ./ksm_mte_tests
+fi
 
 # protection_keys tests
 nr_hugepgs=$(cat /proc/sys/vm/nr_hugepages)
