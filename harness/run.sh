@@ -3,7 +3,8 @@
 #
 # run.sh STEP: the harness behind the top-level Makefile.
 #
-#   deps    install what the harness needs (Debian packages, apt)
+#   deps    install what the harness needs (Debian packages, apt); with
+#           ARCH=arm64 also what make test ARCH=arm64 needs
 #   base    unpack and verify the pinned base tree in out/src/base
 #   kernel  apply the series to out/src/series and build the test kernel
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary;
@@ -105,6 +106,9 @@ install_packages() {
 step_deps() {
 	# shellcheck disable=SC2086
 	install_packages $PACKAGES
+	# make deps ARCH=arm64: also the cross compiler, qemu-system-arm and
+	# the arm64 sysroot (arm64_sysroot).
+	[ "$GUEST_ARCH" != arm64 ] || arm64_sysroot
 }
 
 # The pristine base: unpacked once, verified file by file against the
@@ -125,6 +129,7 @@ step_base() {
 		echo "$tarball_sum  $tarball" | sha256sum -c --quiet - ||
 			die "$tarball is not the tarball of linux-source-6.12 $pkg_version"
 		rm -rf "$base" "$OUT/src/series" "$OUT/src/.base-ok" "$OUT/patches/base.git" \
+			"$OUT/patches/base-files.git" \
 			"$OUT/patches/am"
 		log "unpacking the base tree"
 		debsrc_unpack "$pkg_version" "$base"
@@ -987,6 +992,14 @@ step_test_arm64() {
 			grep -vE '\|\./ksm_all_on\.sh( |$)'
 		grep -E '^[^#|]*\|[0-9]+\|' "$h/tests-arm64.list" 2>/dev/null || true
 	} > "$list"
+	# 64K pages: a PMD THP, the huge zero page and a memory block are
+	# 512 MiB each. Half the memory in ZONE_MOVABLE keeps such blocks
+	# free of unmovable pages, so that compaction can still make one for
+	# the THP tests that come after the others, and a block can go
+	# offline for the hotplug test.
+	local boot_args=${BOOT_ARGS:-}
+	[ "$GUEST_PAGE_SIZE" != 64K ] || boot_args="movablecore=50% $boot_args"
+	BOOT_ARGS=$boot_args \
 	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 5400 ? GUEST_TIMEOUT : 5400)) \
 		run_tests "$which" "$list"
 }
@@ -1295,17 +1308,25 @@ put_state() {
 	done
 }
 
-# The base as a git repository, for git am: its .git lives apart, the
-# pristine tree is only read to make it; a worktree gets the patches.
+# The base's files that the series touches (those of base.manifest) as a
+# git repository, for git am: its .git lives apart, the pristine tree is
+# only read to make it; a worktree gets the patches. git am reads and
+# writes only the files that the patches name, so these are all it needs:
+# with the whole tree (80,000 files) in it, checking out, cleaning,
+# applying and comparing took 6 minutes of each make check.
 base_git() {
-	local g=$OUT/patches/base.git
+	local g=$OUT/patches/base-files.git f files=()
 	if ! git --git-dir="$g" rev-parse -q --verify base >/dev/null 2>&1; then
-		log "making a git repository of the pristine base (once)"
-		rm -rf "$g" "$OUT/patches/am"
+		log "making a git repository of the base's files of the series (once)"
+		# base.git: the whole tree, as earlier versions made it.
+		rm -rf "$g" "$OUT/patches/am" "$OUT/patches/base.git"
 		git init -q --bare "$g"
+		for f in $(manifest_files); do
+			[ -e "$OUT/src/base/$f" ] && files+=("$f")
+		done
 		# -f: Debian's top-level .gitignore ignores everything.
 		git --git-dir="$g" --work-tree="$OUT/src/base" -c core.bare=false \
-			-c core.autocrlf=false add -A -f
+			-c core.autocrlf=false add -f -- "${files[@]}"
 		GIT_AUTHOR_NAME=base GIT_AUTHOR_EMAIL=base@localhost \
 		GIT_COMMITTER_NAME=base GIT_COMMITTER_EMAIL=base@localhost \
 			git --git-dir="$g" --work-tree="$OUT/src/base" -c core.bare=false \

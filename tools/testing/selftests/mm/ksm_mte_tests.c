@@ -41,15 +41,6 @@
 #ifndef PROT_MTE
 #define PROT_MTE	0x20
 #endif
-#ifndef HWCAP2_MTE
-#define HWCAP2_MTE	(1 << 18)
-#endif
-#ifndef PR_MTE_TCF_SYNC
-#define PR_MTE_TCF_SYNC	(1UL << 1)
-#endif
-#ifndef PR_MTE_TAG_SHIFT
-#define PR_MTE_TAG_SHIFT 3
-#endif
 
 #ifndef __aarch64__
 int main(void)
@@ -58,6 +49,9 @@ int main(void)
 	ksft_exit_skip("MTE is arm64's\n");
 }
 #else
+#include <asm/hwcap.h>
+#include <linux/prctl.h>
+
 static size_t pagesize, thpsize;
 static int pagemap_fd, kpageflags_fd;
 
@@ -181,6 +175,7 @@ static unsigned int page_tag(size_t i)
 }
 
 static sigjmp_buf tag_fault_jmp;
+static size_t tc_i, tc_bad;	/* check_tags(): kept across siglongjmp() */
 
 static void tag_fault(int sig, siginfo_t *info, void *uc)
 {
@@ -196,21 +191,21 @@ static size_t check_tags(char *p, size_t nr)
 {
 	struct sigaction sa = { .sa_sigaction = tag_fault,
 				.sa_flags = SA_SIGINFO }, old;
-	volatile size_t bad = 0;
-	volatile size_t i;
 
+	tc_bad = 0;
 	sigaction(SIGSEGV, &sa, &old);
-	for (i = 0; i < nr; i++) {
+	for (tc_i = 0; tc_i < nr; tc_i++) {
 		if (sigsetjmp(tag_fault_jmp, 1)) {
-			bad++;
+			tc_bad++;
 			continue;
 		}
-		if (*(volatile uint64_t *)with_tag(p + i * pagesize,
-						   page_tag(i)))
-			bad++;
+		if (__atomic_load_n((uint64_t *)with_tag(p + tc_i * pagesize,
+							 page_tag(tc_i)),
+				    __ATOMIC_RELAXED))
+			tc_bad++;
 	}
 	sigaction(SIGSEGV, &old, NULL);
-	return bad;
+	return tc_bad;
 }
 
 /* @nr pages at @p aligned to @align, readable and writable, not populated. */
@@ -245,7 +240,7 @@ static bool fill(char *p, size_t nr)
 	for (i = 0; i < half; i++)
 		set_tag(p + i * pagesize, page_tag(i));
 	for (i = half; i < nr; i++)
-		*(volatile char *)(p + i * pagesize) = 0;
+		__atomic_store_n(p + i * pagesize, 0, __ATOMIC_RELAXED);
 	if (madvise(p, nr * pagesize, MADV_MERGEABLE)) {
 		ksft_print_msg("MADV_MERGEABLE: %s\n", strerror(errno));
 		return false;
@@ -271,8 +266,10 @@ static void test_small_pages(void)
 	tagged_zero = count_zero_pages(p, NR_PAGES);
 	plain_zero = count_zero_pages(p + NR_PAGES * pagesize, NR_PAGES);
 	bad = check_tags(p, NR_PAGES);
-	ksft_print_msg("tagged pages on the zero page: %zu of %d, untagged: %zu of %d, tags lost: %zu\n",
-		       tagged_zero, NR_PAGES, plain_zero, NR_PAGES, bad);
+	ksft_print_msg("tagged pages on the zero page: %zu of %d, tags lost: %zu\n",
+		       tagged_zero, NR_PAGES, bad);
+	ksft_print_msg("untagged pages on the zero page: %zu of %d\n",
+		       plain_zero, NR_PAGES);
 	ksft_test_result(!tagged_zero && !bad,
 			 "zero-filled pages with tags are not merged with the zero page\n");
 	ksft_test_result(plain_zero == NR_PAGES,
@@ -287,11 +284,19 @@ static void test_thp(void)
 	const size_t nr = 2 * thpsize / pagesize;
 	size_t tagged_zero, plain_zero, bad;
 	char *p;
+	int fd;
 
 	if (!thpsize) {
 		ksft_test_result_skip("tagged THP: no THP\n");
 		ksft_test_result_skip("the THP next to it\n");
 		return;
+	}
+	/* Free blocks of a PMD's size: 512 MiB with 64K pages. */
+	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			ksft_print_msg("compact_memory: %s\n", strerror(errno));
+		close(fd);
 	}
 	p = map_aligned(nr, thpsize);
 	if (!p) {
@@ -304,7 +309,9 @@ static void test_thp(void)
 		ksft_test_result_skip("the THP next to it\n");
 		goto out;
 	}
-	if (!check_huge_anon(p, 2, thpsize)) {
+	/* Two vmas now, a THP in each: smaps counts them apart. */
+	if (!check_huge_anon(p, 1, thpsize) ||
+	    !check_huge_anon(p + thpsize, 1, thpsize)) {
 		ksft_test_result_skip("tagged THP: no THP was allocated\n");
 		ksft_test_result_skip("the THP next to it\n");
 		goto out;
@@ -317,8 +324,10 @@ static void test_thp(void)
 	tagged_zero = count_zero_pages(p, nr / 2);
 	plain_zero = count_zero_pages(p + thpsize, nr / 2);
 	bad = check_tags(p, nr / 2);
-	ksft_print_msg("tagged THP: %zu of %zu pages on a zero page, tags lost: %zu; untagged THP: %zu of %zu\n",
-		       tagged_zero, nr / 2, bad, plain_zero, nr / 2);
+	ksft_print_msg("tagged THP: %zu of %zu pages on a zero page, tags lost: %zu\n",
+		       tagged_zero, nr / 2, bad);
+	ksft_print_msg("untagged THP: %zu of %zu pages on a zero page\n",
+		       plain_zero, nr / 2);
 	ksft_test_result(!tagged_zero && !bad,
 			 "a zero-filled THP with tags is not merged with a zero page\n");
 	ksft_test_result(plain_zero == nr / 2,
