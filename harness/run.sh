@@ -30,7 +30,8 @@
 #           out/test-series-arm64-<N>k
 #   bench   base and series kernels without debug options, same workloads,
 #           table of ratios, CSV and plot in out/bench; PROFILE=1 boots them
-#           with profile=2 and names the functions in out/bench/profile-*.txt
+#           with profile=2 and names the functions in out/bench/profile-*.txt;
+#           ARCH=arm64 [PAGE_SIZE=N]: the arm64 kernels, in out/bench-arm64-<N>k
 #
 # Everything built goes to $OUT (default: out/ at the top of the repository).
 set -euo pipefail
@@ -970,18 +971,7 @@ step_test_arm64() {
 	step_series_tree
 	local ps=${GUEST_PAGE_SIZE%K}k
 	local which=series-arm64-$ps b=$OUT/build/series-arm64-$ps
-	mkdir -p "$b"
-	# arm64 has no soft-dirty bit (ARCH_HAS_SOFT_DIRTY): upstream's
-	# soft-dirty test is not among the KSM lines, and the series' tests
-	# check the bit only where pagemap has it.
-	grep -hvE '^CONFIG_(ACPI|SERIAL_8250[A-Z0-9_]*|X86_[A-Z0-9_]*|MEM_SOFT_DIRTY)=' \
-		"$h/kernel.config" "$h/debug.config" > "$b/common.config.tmp"
-	echo "CONFIG_ARM64_${GUEST_PAGE_SIZE}_PAGES=y" >> "$b/common.config.tmp"
-	if cmp -s "$b/common.config.tmp" "$b/common.config"; then
-		rm -f "$b/common.config.tmp"
-	else
-		mv -f "$b/common.config.tmp" "$b/common.config"
-	fi
+	DEBUG=1 arm64_common_config "$b"
 	KARCH=arm64 KCROSS=aarch64-linux-gnu- KIMAGE=Image \
 		build_kernel "$OUT/src/series" "$b" "$b/common.config" \
 		"$h/arm64.config"
@@ -992,13 +982,8 @@ step_test_arm64() {
 			grep -vE '\|\./ksm_all_on\.sh( |$)'
 		grep -E '^[^#|]*\|[0-9]+\|' "$h/tests-arm64.list" 2>/dev/null || true
 	} > "$list"
-	# 64K pages: a PMD THP, the huge zero page and a memory block are
-	# 512 MiB each. Half the memory in ZONE_MOVABLE keeps such blocks
-	# free of unmovable pages, so that compaction can still make one for
-	# the THP tests that come after the others, and a block can go
-	# offline for the hotplug test.
-	local boot_args=${BOOT_ARGS:-}
-	[ "$GUEST_PAGE_SIZE" != 64K ] || boot_args="movablecore=50% $boot_args"
+	local boot_args
+	boot_args="$(arm64_boot_args) ${BOOT_ARGS:-}"
 	BOOT_ARGS=$boot_args \
 	GUEST_TIMEOUT=$((GUEST_TIMEOUT > 5400 ? GUEST_TIMEOUT : 5400)) \
 		run_tests "$which" "$list"
@@ -1052,26 +1037,76 @@ step_demo() {
 
 # bench_guest KERNEL G DIR: boot the bench kernel KERNEL (base, series)
 # with the initramfs of G, logs in DIR/KERNEL.
+# BENCH_SFX, BENCH_IMAGE, BENCH_MEM and BENCH_BOOT: set by step_bench for
+# the architecture.
 bench_guest() {
 	local k=$1 g=$2 dir=$3
-	GUEST_MEM=${GUEST_MEM_BENCH:-2G} \
-		BOOT_ARGS="${PROFILE:+profile=2} ${BOOT_ARGS:-}" boot \
-		"$OUT/build/bench-$k/arch/x86/boot/bzImage" \
+	GUEST_MEM=${GUEST_MEM_BENCH:-$BENCH_MEM} \
+		BOOT_ARGS="${PROFILE:+profile=2} $BENCH_BOOT ${BOOT_ARGS:-}" boot \
+		"$OUT/build/bench-$k$BENCH_SFX/$BENCH_IMAGE" \
 		"$g/initramfs.cpio" "$dir/$k" ||
 		die "the $k guest did not finish (see $dir/$k/console.log)"
+}
+
+# arm64_common_config DIR: kernel.config less its x86-only lines, with the
+# page size of PAGE_SIZE, as DIR/common.config (rewritten only when it
+# changes: build_kernel reconfigures on a change of its fragments). With
+# DEBUG=1 debug.config too (the test kernel).
+arm64_common_config() {
+	local b=$1 frags=("$h/kernel.config")
+	[ "${DEBUG:-0}" = 0 ] || frags+=("$h/debug.config")
+	mkdir -p "$b"
+	# arm64 has no soft-dirty bit (ARCH_HAS_SOFT_DIRTY): upstream's
+	# soft-dirty test is not among the KSM lines, and the series' tests
+	# check the bit only where pagemap has it.
+	grep -hvE '^CONFIG_(ACPI|SERIAL_8250[A-Z0-9_]*|X86_[A-Z0-9_]*|MEM_SOFT_DIRTY)=' \
+		"${frags[@]}" > "$b/common.config.tmp"
+	echo "CONFIG_ARM64_${GUEST_PAGE_SIZE}_PAGES=y" >> "$b/common.config.tmp"
+	if cmp -s "$b/common.config.tmp" "$b/common.config"; then
+		rm -f "$b/common.config.tmp"
+	else
+		mv -f "$b/common.config.tmp" "$b/common.config"
+	fi
+}
+
+# Kernel command line of the arm64 guests. 64K pages: a PMD THP, the huge
+# zero page and a memory block are 512 MiB each. Half the memory in
+# ZONE_MOVABLE keeps such blocks free of unmovable pages, so that
+# compaction can still make one for the THP tests that come after the
+# others.
+arm64_boot_args() {
+	[ "$GUEST_PAGE_SIZE" != 64K ] || echo "movablecore=50%"
 }
 
 # The benchmark: the base and the series, built from the same config
 # without the debug options, booted in turn (or at once, BENCH_PARALLEL=1)
 # with the same workloads.
 step_bench() {
-	step_series_tree
-	local k dir=$OUT/bench g=$OUT/guest/bench
-	build_kernel "$OUT/src/base" "$OUT/build/bench-base" "$h/kernel.config"
-	build_kernel "$OUT/src/series" "$OUT/build/bench-series" "$h/kernel.config"
+	local k dir=$OUT/bench g=$OUT/guest/bench cc=gcc
+	BENCH_SFX="" BENCH_IMAGE=arch/x86/boot/bzImage BENCH_MEM=2G BENCH_BOOT=""
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		# make bench ARCH=arm64 PAGE_SIZE=N: the same from
+		# kernel.config and arm64.config, in */bench-arm64-<N>k.
+		arm64_sysroot
+		step_series_tree
+		BENCH_SFX=-arm64-${GUEST_PAGE_SIZE%K}k BENCH_IMAGE=arch/arm64/boot/Image
+		BENCH_MEM=4G BENCH_BOOT=$(arm64_boot_args)
+		dir=$OUT/bench$BENCH_SFX g=$OUT/guest/bench$BENCH_SFX cc=aarch64-linux-gnu-gcc
+		arm64_common_config "$OUT/build/bench-arm64-common$BENCH_SFX"
+		for k in base series; do
+			KARCH=arm64 KCROSS=aarch64-linux-gnu- KIMAGE=Image \
+				build_kernel "$OUT/src/$k" "$OUT/build/bench-$k$BENCH_SFX" \
+				"$OUT/build/bench-arm64-common$BENCH_SFX/common.config" \
+				"$h/arm64.config"
+		done
+	else
+		step_series_tree
+		build_kernel "$OUT/src/base" "$OUT/build/bench-base" "$h/kernel.config"
+		build_kernel "$OUT/src/series" "$OUT/build/bench-series" "$h/kernel.config"
+	fi
 	rm -rf "$g"
 	mkdir -p "$g/root/bin" "$dir"
-	gcc -Wall -O2 -static -pthread -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c" -lm
+	"$cc" -Wall -O2 -static -pthread -o "$g/root/bin/ksm_bench" "$h/guest/ksm_bench.c" -lm
 	make_initramfs "$g/root" "/bin/ksm_bench ${BENCH_ARGS:-}" "$g/initramfs.cpio"
 	: > "$dir/results.csv.tmp"
 	: > "$dir/khugepaged.csv.tmp"
@@ -1103,7 +1138,7 @@ step_bench() {
 		rm -f "$dir/profile-$k.txt"
 		if [ -n "${PROFILE:-}" ]; then
 			python3 "$h/profile.py" "$dir/$k/results.log" \
-				"$OUT/build/bench-$k/System.map" 25 \
+				"$OUT/build/bench-$k$BENCH_SFX/System.map" 25 \
 				> "$dir/profile-$k.txt" ||
 				die "no profile from the $k guest"
 			printf '== profile of the %s kernel (%s)\n' "$k" "$dir/profile-$k.txt"

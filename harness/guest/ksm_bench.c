@@ -948,7 +948,9 @@ static char *map_thp(unsigned long bytes)
  */
 static void thp_reclaim(const char *w, int run, bool half)
 {
-	const unsigned long bytes = 256 * MIB;
+	/* Two THPs where one is 512 MiB (arm64 with 64K pages). */
+	const unsigned long bytes = thp_size > 128 * MIB ? 2 * thp_size :
+							   256 * MIB;
 	const long goal = (half ? bytes / 2 : bytes) / page_size * 99 / 100;
 	long pt0, splits0, collapsed0, merged0, rss0, rss, scans, prev, full;
 	double last_ts = -1, t, thp_mib;
