@@ -6,6 +6,8 @@
 #
 #   make demo                      build, boot and show the series at work
 #   make test                      build, boot, run every KSM selftest
+#   make test ARCH=arm64 [PAGE_SIZE=4K|16K|64K]  the KSM selftests and the
+#                                  MTE test on an arm64 kernel in QEMU (64K)
 #   make test KCSAN=1              the KSM selftests, then the stress test for
 #                                  KCSAN_STRESS_SECONDS (default 300), on a
 #                                  kernel with KCSAN instead of KASAN; a data
@@ -31,6 +33,16 @@
 
 OUT ?= $(CURDIR)/out
 export OUT
+
+# make test ARCH=arm64 PAGE_SIZE=64K: only an ARCH or PAGE_SIZE given on
+# make's command line picks the guest; one exported for kernel builds in
+# the shell does not.
+ifeq ($(origin ARCH),command line)
+export KSM_GUEST_ARCH := $(ARCH)
+endif
+ifeq ($(origin PAGE_SIZE),command line)
+export KSM_GUEST_PAGE_SIZE := $(PAGE_SIZE)
+endif
 
 .PHONY: all demo test stress test-base bench patches bisect check apply rebase kernel deps clean
 

@@ -5,6 +5,7 @@
 #
 #   deps    install what the harness needs (Debian packages, apt); with
 #           ARCH=arm64 also what make test ARCH=arm64 needs
+#   check-deps  install what make check needs beyond that (CHECK_PACKAGES)
 #   base    unpack and verify the pinned base tree in out/src/base
 #   kernel  apply the series to out/src/series and build the test kernel
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary;
@@ -40,15 +41,23 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 h=$top/harness
 OUT=${OUT:-$top/out}
 JOBS=${JOBS:-$(($(nproc) + 1))}
-# make test ARCH=arm64 PAGE_SIZE=N: the guest's architecture and page size.
-# Read once here and unset: the kernel's own make must not see them.
-GUEST_ARCH=${ARCH:-x86_64}
-GUEST_PAGE_SIZE=${PAGE_SIZE:-64K}
-unset ARCH PAGE_SIZE
+# make test ARCH=arm64 PAGE_SIZE=N: the guest's architecture and page size,
+# from make's command line (the Makefile exports them as KSM_GUEST_*; an
+# ARCH in the environment is a kernel developer's, not ours). The kernel's
+# own make gets ARCH on its command line each time.
+GUEST_ARCH=${KSM_GUEST_ARCH:-x86_64}
+GUEST_PAGE_SIZE=${KSM_GUEST_PAGE_SIZE:-64K}
+unset ARCH
 case $GUEST_ARCH in
 x86_64 | x86) GUEST_ARCH=x86_64 ;;
 arm64 | aarch64) GUEST_ARCH=arm64 ;;
 *) printf 'run.sh: ARCH must be x86_64 or arm64\n' >&2; exit 2 ;;
+esac
+case $GUEST_PAGE_SIZE in
+4[Kk]) GUEST_PAGE_SIZE=4K ;;
+16[Kk]) GUEST_PAGE_SIZE=16K ;;
+64[Kk]) GUEST_PAGE_SIZE=64K ;;
+*) printf 'run.sh: PAGE_SIZE must be 4K, 16K or 64K\n' >&2; exit 2 ;;
 esac
 # arm64: a 64K-page kernel's PMD THP is 512 MiB, and KASAN's shadow takes
 # an eighth: 6 GiB let the THP tests map a few of them.
@@ -936,7 +945,9 @@ ARM64_SYSROOT=$OUT/arm64-sysroot
 arm64_sysroot() {
 	local d=$OUT/arm64-debs p pkgs="busybox-static libnuma-dev liburing-dev"
 	install_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
-	[ -x "$ARM64_SYSROOT/bin/busybox" ] && return 0
+	[ -x "$ARM64_SYSROOT/bin/busybox" ] &&
+		[ -e "$ARM64_SYSROOT/usr/lib/aarch64-linux-gnu/libnuma.a" ] &&
+		[ -e "$ARM64_SYSROOT/usr/lib/aarch64-linux-gnu/liburing.a" ] && return 0
 	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 		log "adding the arm64 architecture to dpkg (for apt-get download)"
 		as_root dpkg --add-architecture arm64
@@ -953,7 +964,10 @@ arm64_sysroot() {
 	for p in "$d"/*.deb; do
 		dpkg-deb -x "$p" "$ARM64_SYSROOT"
 	done
-	[ -x "$ARM64_SYSROOT/bin/busybox" ] || die "no arm64 busybox in $ARM64_SYSROOT"
+	[ -x "$ARM64_SYSROOT/bin/busybox" ] &&
+		[ -e "$ARM64_SYSROOT/usr/lib/aarch64-linux-gnu/libnuma.a" ] &&
+		[ -e "$ARM64_SYSROOT/usr/lib/aarch64-linux-gnu/liburing.a" ] ||
+		die "the arm64 packages did not unpack into $ARM64_SYSROOT"
 }
 
 # make test ARCH=arm64 PAGE_SIZE=4K|16K|64K: the series kernel cross-built
@@ -963,10 +977,7 @@ arm64_sysroot() {
 # tests.list (without the all-on pass and upstream's other mm tests, as
 # make test KCSAN=1) and the arm64 tests (ksm_mte_tests).
 step_test_arm64() {
-	case $GUEST_PAGE_SIZE in
-	4K | 16K | 64K) ;;
-	*) die "PAGE_SIZE must be 4K, 16K or 64K" ;;
-	esac
+	[ "${KCSAN:-0}" = 0 ] || die "KCSAN=1 is for x86_64 only"
 	arm64_sysroot
 	step_series_tree
 	local ps=${GUEST_PAGE_SIZE%K}k
@@ -1798,8 +1809,18 @@ step_check_cross() {
 	return $rc
 }
 
+# ARCH=arm64 is for make test, make bench and make deps; the other steps
+# build and boot x86_64.
+if [ "$GUEST_ARCH" = arm64 ]; then
+	case "${1:-}" in
+	deps | test | bench) ;;
+	*) die "ARCH=arm64 is for make test, make bench and make deps only" ;;
+	esac
+fi
 case "${1:-}" in
 deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
+# shellcheck disable=SC2086
+check-deps) install_packages $CHECK_PACKAGES ;;
 kernel-kcsan) step_kernel_kcsan ;;
 gen-patches) gen_patches ;;
 newest) step_newest ;;
@@ -1807,5 +1828,5 @@ test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|base|kernel|kernel-kcsan|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|check-deps|base|kernel|kernel-kcsan|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
 esac

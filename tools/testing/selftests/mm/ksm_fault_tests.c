@@ -2396,7 +2396,8 @@ static void run_alloc(void)
 	fault_save(1, FAIL_PAGE);
 	ksm_sysfs_write("use_zero_pages", 1);
 	ksm_sysfs_write("zero_pages_min_age", 0);
-	ksm_sysfs_write("zero_pages_thp_split_min", 256);
+	/* Half a THP: 256 with 4K pages, 4096 with 64K. */
+	ksm_sysfs_write("zero_pages_thp_split_min", thpsize / pagesize / 2);
 	ksm_sysfs_write("unstable_refresh_millisecs", 100);
 	ksm_sysfs_write("pages_to_scan", 1000);
 	ksm_sysfs_write("sleep_millisecs", 0);

@@ -36,8 +36,15 @@
 #define KSM_PATH "/sys/kernel/mm/ksm/"
 #define NR_WORKERS 4
 #define MAX_AREAS 8
-#define MAX_PAGES 512		/* per area: one THP of 2 MiB */
-#define THP_SIZE (2UL << 20)
+/*
+ * THP areas of a PMD THP's size, up to THP_MAX_SIZE: 2 MiB with 4K pages,
+ * 32 MiB with 16K; not with 64K pages, where a PMD THP is 512 MiB and the
+ * workers' areas would need more memory than a test guest has.
+ */
+#define THP_MAX_SIZE (32UL << 20)
+static size_t thp_size;		/* 0: no THP areas */
+static size_t max_pages = 512;	/* per area: 512, or a THP's pages */
+static char split_half[24], split_all[24];	/* zero_pages_thp_split_min */
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -242,27 +249,27 @@ static void op_mmap(struct worker *w)
 	struct area *a = &w->areas[w->nr_areas];
 	size_t nr;
 
-	bool thp = pagesize * MAX_PAGES == THP_SIZE && !rnd_below(&w->rng, 4);
+	bool thp = thp_size && !rnd_below(&w->rng, 4);
 	bool zero = thp && rnd_below(&w->rng, 2);
 
 	/* A THP area: aligned, MADV_HUGEPAGE, zero-filled half the time. */
-	a->nr_pages = thp ? MAX_PAGES : 8 + rnd_below(&w->rng, 64);
-	a->addr = mmap(NULL, a->nr_pages * pagesize + (thp ? THP_SIZE : 0),
+	a->nr_pages = thp ? thp_size / pagesize : 8 + rnd_below(&w->rng, 64);
+	a->addr = mmap(NULL, a->nr_pages * pagesize + (thp ? thp_size : 0),
 		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
 	if (a->addr == MAP_FAILED)
 		return;
 	if (thp) {
-		char *al = (char *)(((uintptr_t)a->addr + THP_SIZE - 1) &
-				    ~(THP_SIZE - 1));
+		char *al = (char *)(((uintptr_t)a->addr + thp_size - 1) &
+				    ~(thp_size - 1));
 
 		if (al > a->addr)
 			munmap(a->addr, al - a->addr);
-		munmap(al + THP_SIZE, a->addr + THP_SIZE - al);
+		munmap(al + thp_size, a->addr + thp_size - al);
 		a->addr = al;
-		madvise(a->addr, THP_SIZE, MADV_HUGEPAGE);
+		madvise(a->addr, thp_size, MADV_HUGEPAGE);
 	}
-	a->rec = calloc(MAX_PAGES, sizeof(*a->rec));
+	a->rec = calloc(max_pages, sizeof(*a->rec));
 	if (!a->rec) {
 		munmap(a->addr, a->nr_pages * pagesize);
 		return;
@@ -304,8 +311,8 @@ static void op_mremap(struct worker *w, struct area *a)
 	size_t size = a->nr_pages * pagesize, new_pages = a->nr_pages;
 	char *p, *dst = NULL;
 
-	if (a->nr_pages < MAX_PAGES && rnd_below(&w->rng, 2)) {
-		new_pages += 1 + rnd_below(&w->rng, MAX_PAGES - a->nr_pages);
+	if (a->nr_pages < max_pages && rnd_below(&w->rng, 2)) {
+		new_pages += 1 + rnd_below(&w->rng, max_pages - a->nr_pages);
 		p = mremap(a->addr, size, new_pages * pagesize, MREMAP_MAYMOVE);
 	} else {
 		dst = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -653,7 +660,7 @@ static void flip_knob(uint64_t *rng, unsigned long *flips)
 	static const char *const ages[] = { "0", "1", "2" };
 	static const char *const refresh[] = { "0", "100", "1000" };
 	static const char *const scopes[] = { "mergeable", "all" };
-	static const char *const split_min[] = { "1", "256", "512" };
+	const char *const split_min[] = { "1", split_half, split_all };
 	static int run_step;
 
 	switch (rnd_below(rng, 6)) {
@@ -686,6 +693,28 @@ static void flip_knob(uint64_t *rng, unsigned long *flips)
 	(*flips)++;
 }
 
+/* thp_size, max_pages and the split_min values, from hpage_pmd_size. */
+static void thp_sizes(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r");
+	unsigned long size = 0;
+
+	if (f) {
+		if (fscanf(f, "%lu", &size) != 1)
+			size = 0;
+		fclose(f);
+	}
+	if (size && size <= THP_MAX_SIZE && !(size % pagesize)) {
+		thp_size = size;
+		if (size / pagesize > max_pages)
+			max_pages = size / pagesize;
+	}
+	/* Where the kernel has no THP, 1, 256 and 512 are as good. */
+	size = size ? size / pagesize : 512;
+	snprintf(split_half, sizeof(split_half), "%lu", size / 2);
+	snprintf(split_all, sizeof(split_all), "%lu", size);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long ops = 0, forks = 0, execs = 0, flips = 0;
@@ -696,6 +725,7 @@ int main(int argc, char **argv)
 	double start, end, elapsed;
 
 	pagesize = getpagesize();
+	thp_sizes();
 	self_exe = "/proc/self/exe";
 	if (argc == 3 && !strcmp(argv[1], "--exec-child"))
 		return exec_child(argv[2]);
