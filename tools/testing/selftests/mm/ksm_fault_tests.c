@@ -2440,6 +2440,16 @@ static void run_alloc(void)
 			mid = 0;
 		}
 	}
+	/*
+	 * A guest on a busy host gets few writes in (one each 200 ms): some
+	 * more, until one has met a failure.
+	 */
+	while (scope && !write_fails && writes < 500) {
+		writes++;
+		writes_ok &= scope_write_failing(mif, writes % 2 ?
+						 "mergeable" : "all",
+						 &write_fails);
+	}
 	make_it_fail(ksmd, 0);
 	slab_fail = fault_injected(FAILSLAB);
 	page_fail = fault_injected(FAIL_PAGE);
