@@ -116,6 +116,12 @@ install_packages() {
 		--allow-downgrades "${missing[@]}" >/dev/null
 }
 
+# What make check needs beyond step_deps (CHECK_PACKAGES).
+step_check_deps() {
+	# shellcheck disable=SC2086
+	install_packages $CHECK_PACKAGES
+}
+
 step_deps() {
 	# shellcheck disable=SC2086
 	install_packages $PACKAGES
@@ -310,8 +316,8 @@ build_selftests() {
 	# when it links.
 	local gen=$build/selftests-gen uring=""
 	mkdir -p "$gen"
+	# shellcheck disable=SC2086
 	if printf '#include <liburing.h>\nint main(void) { struct io_uring r; return io_uring_queue_init(1, &r, 0); }\n' |
-		# shellcheck disable=SC2086
 		command "$cc" $cflags -x c -o "$gen/uring-probe" - -luring 2>/dev/null; then
 		echo "#define LOCAL_CONFIG_HAVE_LIBURING 1" > "$gen/local_config.h"
 		uring=-luring
@@ -1822,8 +1828,7 @@ if [ "$GUEST_ARCH" = arm64 ]; then
 fi
 case "${1:-}" in
 deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
-# shellcheck disable=SC2086
-check-deps) install_packages $CHECK_PACKAGES ;;
+check-deps) step_check_deps ;;
 kernel-kcsan) step_kernel_kcsan ;;
 gen-patches) gen_patches ;;
 newest) step_newest ;;
