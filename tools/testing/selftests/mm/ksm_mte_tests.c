@@ -32,7 +32,6 @@
 #include "../kselftest.h"
 #include "vm_util.h"
 
-#define KSM		"/sys/kernel/mm/ksm/"
 #define KPF_ZERO_PAGE	24
 #define NR_PAGES	32	/* tagged pages, and as many untagged */
 #define GRANULE		16	/* bytes a tag covers */
@@ -66,40 +65,6 @@ static long saved[ARRAY_SIZE(saved_knobs)];
 #define THP_USE_ZERO_PAGE "/sys/kernel/mm/transparent_hugepage/use_zero_page"
 static char saved_use_zero_page[8];
 
-static long ksm_read(const char *name)
-{
-	char path[128], buf[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), KSM "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return strtol(buf, NULL, 10);
-}
-
-static bool ksm_write(const char *name, long val)
-{
-	char path[128], buf[32];
-	bool ok;
-	int fd;
-
-	snprintf(path, sizeof(path), KSM "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return false;
-	snprintf(buf, sizeof(buf), "%ld", val);
-	ok = write(fd, buf, strlen(buf)) == (ssize_t)strlen(buf);
-	close(fd);
-	return ok;
-}
-
 static bool file_write(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY);
@@ -119,7 +84,7 @@ static void knobs_save(void)
 	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
-		saved[i] = ksm_read(saved_knobs[i]);
+		saved[i] = ksm_sysfs_read(saved_knobs[i]);
 	fd = open(THP_USE_ZERO_PAGE, O_RDONLY);
 	if (fd >= 0) {
 		n = read(fd, saved_use_zero_page, sizeof(saved_use_zero_page) - 1);
@@ -132,12 +97,12 @@ static void knobs_restore(void)
 {
 	unsigned int i;
 
-	ksm_write("run", 2);
+	ksm_sysfs_write("run", 2);
 	for (i = 0; i < ARRAY_SIZE(saved_knobs); i++)
 		if (saved[i] >= 0 && strcmp(saved_knobs[i], "run"))
-			ksm_write(saved_knobs[i], saved[i]);
+			ksm_sysfs_write(saved_knobs[i], saved[i]);
 	if (saved[0] >= 0)
-		ksm_write("run", saved[0]);
+		ksm_sysfs_write("run", saved[0]);
 	if (saved_use_zero_page[0])
 		file_write(THP_USE_ZERO_PAGE, saved_use_zero_page);
 }
@@ -148,12 +113,12 @@ static bool ksm_scan(int scans)
 	long start;
 	int i;
 
-	if (!ksm_write("run", 1))
+	if (!ksm_sysfs_write("run", 1))
 		return false;
-	start = ksm_read("full_scans");
+	start = ksm_sysfs_read("full_scans");
 	/* 300 s: 8192 pages to a THP with 64K pages, under TCG and KASAN. */
 	for (i = 0; i < 30000; i++) {
-		if (ksm_read("full_scans") >= start + scans)
+		if (ksm_sysfs_read("full_scans") >= start + scans)
 			return true;
 		usleep(10000);
 	}
@@ -306,7 +271,7 @@ static void test_small_pages(void)
 out:
 	/* Unmapped first: run=2 would unshare every zero page it merged. */
 	munmap(p, nr * pagesize);
-	ksm_write("run", 2);
+	ksm_sysfs_write("run", 2);
 }
 
 static void test_thp(void)
@@ -363,7 +328,7 @@ static void test_thp(void)
 out:
 	/* Unmapped first: run=2 would unshare every zero page it merged. */
 	munmap(p, nr * pagesize);
-	ksm_write("run", 2);
+	ksm_sysfs_write("run", 2);
 }
 
 int main(void)
@@ -374,7 +339,7 @@ int main(void)
 	if (prctl(PR_SET_TAGGED_ADDR_CTRL, PR_TAGGED_ADDR_ENABLE |
 		  PR_MTE_TCF_SYNC | (0xfffeUL << PR_MTE_TAG_SHIFT), 0, 0, 0))
 		ksft_exit_skip("PR_SET_TAGGED_ADDR_CTRL: %s\n", strerror(errno));
-	if (ksm_read("use_zero_pages") < 0)
+	if (ksm_sysfs_read("use_zero_pages") < 0)
 		ksft_exit_skip("no KSM\n");
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	kpageflags_fd = open("/proc/kpageflags", O_RDONLY);
@@ -387,12 +352,12 @@ int main(void)
 	knobs_save();
 	/* Also when a check gives up with ksft_exit_fail_msg(). */
 	atexit(knobs_restore);
-	ksm_write("run", 2);
+	ksm_sysfs_write("run", 2);
 	file_write(THP_USE_ZERO_PAGE, "1");
-	ksm_write("use_zero_pages", 1);
-	ksm_write("zero_pages_min_age", 0);	/* where the kernel has it */
-	ksm_write("pages_to_scan", 10000);
-	ksm_write("sleep_millisecs", 0);
+	ksm_sysfs_write("use_zero_pages", 1);
+	ksm_sysfs_write("zero_pages_min_age", 0);	/* where the kernel has it */
+	ksm_sysfs_write("pages_to_scan", 10000);
+	ksm_sysfs_write("sleep_millisecs", 0);
 	test_small_pages();
 	test_thp();
 	close(pagemap_fd);
