@@ -78,7 +78,8 @@ tarball_sum=$(awk '$1 == "tarball" { print $3 }' "$h/base.manifest")
 # shellcheck source=harness/debsrc.sh
 . "$h/debsrc.sh"
 
-log() { printf '== %s\n' "$*" >&2; }
+# Each step with the time of day: where the minutes of a CI run go.
+log() { printf "== %s %s\n" "$(date +%T)" "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
 
 as_root() {
@@ -279,6 +280,9 @@ build_selftests() {
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_thp_zero_tests" \
 		"$mm/ksm_thp_zero_tests.c" "$mm/vm_util.c" $libs
+	# shellcheck disable=SC2086
+	gcc $cflags -o "$dest/mm/ksm_mthp_zero_tests" \
+		"$mm/ksm_mthp_zero_tests.c" "$mm/vm_util.c" $libs
 	# shellcheck disable=SC2086
 	gcc $cflags -o "$dest/mm/ksm_zero_scope_tests" \
 		"$mm/ksm_zero_scope_tests.c" "$mm/vm_util.c" $libs
@@ -892,6 +896,12 @@ run_tests() {
 	mkdir -p "$g/root/tests"
 	build_selftests "$OUT/src/series" "$hdrs" "$g/root/tests" > "$g/build.log" 2>&1 ||
 		{ cat "$g/build.log" >&2; die "selftest build failed"; }
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		mkdir -p "$g/root/bin"
+		aarch64-linux-gnu-gcc -Wall -O2 -static -o "$g/root/bin/huge_zero_hold" \
+			"$h/guest/huge_zero_hold.c" >> "$g/build.log" 2>&1 ||
+			{ cat "$g/build.log" >&2; die "huge_zero_hold build failed"; }
+	fi
 	if [ -n "$kcsan" ]; then
 		gcc -Wall -O2 -static -o "$g/root/tests/mm/ksm_sysfs_reader" \
 			"$h/guest/ksm_sysfs_reader.c" >> "$g/build.log" 2>&1 ||

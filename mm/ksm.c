@@ -1543,8 +1543,9 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  * The vmas visited this way are those where a page fault could have mapped
  * the zero page and where nobody expects a page to stay put: private
  * anonymous memory, but not mlocked (vma_zero_mergeable()), not armed for
- * userfaultfd, and none of the vmas that vma_ksm_compatible() refuses. THPs
- * there may get the huge zero page, and are never split.
+ * userfaultfd, and none of the vmas that vma_ksm_compatible() refuses. Large
+ * folios there are never split: a THP may get the huge zero page, and a
+ * large folio mapped by PTEs may be given back whole.
  *
  * The owner's "no" wins over the operator's "all": MADV_UNMERGEABLE marks
  * a private anonymous vma VM_UNMERGEABLE, whether it was registered or not,
@@ -2216,6 +2217,22 @@ out_unlock:
  * pages, and when it is split, by a write or to unmerge it, its PTEs
  * become KSM zero pages.
  *
+ * A large folio mapped by PTEs (an mTHP, or a THP whose PMD was split by a
+ * partial mprotect(), mremap() or munmap()) that is zero-filled throughout,
+ * mapped in full by the PTEs of one vma under one PMD and nowhere else, is
+ * given back whole (merge_zero_pte_folio()): every PTE becomes a KSM zero
+ * page in one step, with one page table lock hold, one TLB flush and one
+ * mmu notifier range, and the folio is freed without split_folio(), which
+ * would lock it, walk its rmap and remap it page by page. The rules are
+ * those of a zero run, for the whole folio: it is read in full first, its
+ * PTEs are cleared and flushed before its references are counted and it
+ * is compared with the zero page, and nothing but its mappings may hold
+ * it. A folio of more than ZERO_RUN_MAX pages is not read under the page
+ * table lock: its PTEs are write-protected and flushed first, as the PMD of
+ * a THP is, which costs a second flush. Such folios count in
+ * zero_pages_mthp_merged, their pages as KSM zero pages; a folio that fails
+ * is kept, not split, since the next scan may not meet the failure again.
+ *
  * Any other large folio is split only if at least zero_pages_thp_split_min
  * of its pages are zero-filled, a number meant for HPAGE_PMD_NR pages and
  * scaled to the folio's size. Splitting costs the huge mapping of the pages
@@ -2227,8 +2244,11 @@ out_unlock:
  * loses its huge mappings, and both threads copy and split the THP over
  * and over (make bench, "khugepaged"). The default,
  * HPAGE_PMD_NR, therefore splits only folios that are zero-filled
- * throughout and cannot get the huge zero page (mapped by PTEs, smaller
- * than a PMD, or in a vma where the huge zero page may not be used). A
+ * throughout and can neither get the huge zero page nor be given back
+ * whole (mapped in part, or also by another process after fork(), or a
+ * THP in a vma where the huge zero page may not be used, or when the
+ * huge zero page, which its first use allocates, cannot be had: 512 MiB
+ * of unmovable memory with 64 KiB pages). A
  * user who lowers max_ptes_none may lower zero_pages_thp_split_min to one
  * more than it. The split itself maps the zero-filled pages to the zero
  * page, in one step, as every split of an anonymous THP does; KSM then
@@ -2257,6 +2277,12 @@ static unsigned int ksm_zero_pages_thp_split_min __read_mostly;
 
 /* Huge zero pages that KSM placed: ksmd adds under ksm_thread_mutex. */
 static unsigned long ksm_zero_pages_thp_merged;
+
+/*
+ * Large folios mapped by PTEs that KSM gave back whole: ksmd adds under
+ * ksm_thread_mutex.
+ */
+static unsigned long ksm_zero_pages_mthp_merged;
 
 /*
  * The large folio being looked at, and the last one left whole. ksmd alone
@@ -2502,7 +2528,9 @@ unlock:
 
 /*
  * merge_huge_zero_page - replace the PMD-mapped THP @folio at @haddr by the
- * huge zero page; the caller holds a reference on @folio, not its lock
+ * huge zero page @zero_folio, which the caller got for the mm with
+ * mm_get_huge_zero_folio(); the caller holds a reference on @folio, not
+ * its lock
  *
  * The folio is read in full first: a folio that is zero but where the
  * sample missed costs that read, not an mmu notifier range (KVM zaps its
@@ -2516,24 +2544,19 @@ unlock:
  * write_protect_page(), and freeing its swap space needs it; it is not held
  * for the second read, which takes up to a PMD (512 MiB with 64 KiB pages),
  * since reclaim, migration and a fault that cannot reuse the folio wait
- * for it. The huge zero folio, which the first use allocates, is taken
- * before any lock.
+ * for it.
  */
 static bool merge_huge_zero_page(struct vm_area_struct *vma,
 				 unsigned long haddr, pmd_t *pmd,
-				 struct folio *folio)
+				 struct folio *folio, struct folio *zero_folio)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
-	struct folio *zero_folio;
 	pmd_t orig, old, entry;
 	spinlock_t *ptl;	/* the lock of the PMD */
 	bool ok = false, protected;
 
-	if (!folio_zero_filled(folio))
-		return false;
-	zero_folio = mm_get_huge_zero_folio(mm);
-	if (!zero_folio || !folio_trylock(folio))
+	if (!folio_zero_filled(folio) || !folio_trylock(folio))
 		return false;
 	protected = write_protect_huge_pmd(vma, haddr, pmd, folio, &orig);
 	folio_unlock(folio);
@@ -2582,6 +2605,214 @@ unlock:
 	spin_unlock(ptl);
 	folio_unlock(folio);
 	mmu_notifier_invalidate_range_end(&range);
+	return ok;
+}
+
+/* A page of @folio is poisoned: its flags only, nothing is read. */
+static bool folio_any_page_hwpoison(struct folio *folio)
+{
+	unsigned long i;
+
+	for (i = 0; i < folio_nr_pages(folio); i++)
+		if (PageHWPoison(folio_page(folio, i)))
+			return true;
+	return false;
+}
+
+/*
+ * large_folio_ptes_clear - clear the PTEs that map the large folio @folio at
+ * @lo, from its first page on, into @old[], and flush the TLB
+ * @ptep: the PTE of @lo, its page table lock held; @folio is locked
+ * @wrprotected: the PTEs were made read-only and clean by
+ *               large_folio_wrprotect_ptes(), and must still be
+ *
+ * Returns false, with the PTEs as they were, if one no longer maps its page
+ * of @folio (or was made writable or dirty again: the page may have been
+ * written since it was read), if a page of @folio is poisoned, if @folio
+ * is mapped anywhere else, or if something but its mappings holds it: a
+ * pinned folio is refused before its PTEs are cleared, and once they are
+ * cleared and flushed the count is exact (see folio_refs_explained()).
+ *
+ * On arm64, each PTE of a contiguous range is cleared on its own, which
+ * unfolds the range first: one more TLB invalidation a range.
+ */
+static bool large_folio_ptes_clear(struct vm_area_struct *vma, pte_t *ptep,
+				   unsigned long lo, struct folio *folio,
+				   bool wrprotected, pte_t *old)
+{
+	unsigned int i, nr = folio_nr_pages(folio);
+	struct mm_struct *mm = vma->vm_mm;
+
+	for (i = 0; i < nr; i++) {
+		pte_t pte = ptep_get(ptep + i);
+
+		if (!pte_present(pte) || pte_pfn(pte) != folio_pfn(folio) + i ||
+		    (wrprotected && (pte_write(pte) || pte_dirty(pte))) ||
+		    PageHWPoison(folio_page(folio, i)))
+			return false;
+	}
+	if (folio_mapcount(folio) != nr || !folio_refs_explained(folio, 1))
+		return false;
+	flush_cache_range(vma, lo, lo + nr * PAGE_SIZE);
+	for (i = 0; i < nr; i++)
+		old[i] = ptep_get_and_clear(mm, lo + i * PAGE_SIZE, ptep + i);
+	flush_tlb_range(vma, lo, lo + nr * PAGE_SIZE);
+	if (folio_refs_explained(folio, 1))
+		return true;
+	for (i = 0; i < nr; i++)
+		set_pte_at(mm, lo + i * PAGE_SIZE, ptep + i, old[i]);
+	return false;
+}
+
+/*
+ * large_folio_wrprotect_ptes - make the PTEs that map the large folio @folio
+ * at @lo read-only and clean, as write_protect_huge_pmd() does for a PMD, so
+ * that its content can be checked without the page table lock: a write
+ * after this faults and leaves its PTE writable and dirty. @folio is
+ * locked; @old is room for its PTEs.
+ *
+ * If the merge fails after this, the PTEs stay read-only: each page then
+ * takes a write fault at its next write, where a THP takes one for all.
+ */
+static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
+				       pmd_t *pmd, unsigned long lo,
+				       struct folio *folio, pte_t *old)
+{
+	unsigned int i, nr = folio_nr_pages(folio);
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	pte_t *ptep;
+	spinlock_t *ptl;	/* the page table lock of the folio */
+	bool ok = false;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, lo,
+				lo + nr * PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	ptep = pte_offset_map_lock(mm, pmd, lo, &ptl);
+	if (!ptep)
+		goto out;
+	ok = large_folio_ptes_clear(vma, ptep, lo, folio, false, old);
+	for (i = 0; ok && i < nr; i++) {
+		pte_t pte = old[i];
+
+		if (pte_dirty(pte))
+			folio_mark_dirty(folio);
+		pte = pte_mkclean(pte);
+		if (pte_write(pte))
+			pte = pte_wrprotect(pte);
+		set_pte_at(mm, lo + i * PAGE_SIZE, ptep + i, pte);
+	}
+	pte_unmap_unlock(ptep, ptl);
+out:
+	mmu_notifier_invalidate_range_end(&range);
+	return ok;
+}
+
+/*
+ * folio_identical_to_zero - every page of @folio, mapped at @lo, equals the
+ * zero page: pages_identical(), where the architecture may refuse a page
+ * (arm64 refuses MTE-tagged ones). A poisoned page is not read. With
+ * @may_sleep, ksmd yields between pages.
+ */
+static bool folio_identical_to_zero(struct folio *folio, unsigned long lo,
+				    bool may_sleep)
+{
+	unsigned int i;
+
+	for (i = 0; i < folio_nr_pages(folio); i++) {
+		struct page *page = folio_page(folio, i);
+
+		if (PageHWPoison(page) ||
+		    !pages_identical(page, ZERO_PAGE(lo + i * PAGE_SIZE)))
+			return false;
+		if (may_sleep)
+			cond_resched();
+	}
+	return true;
+}
+
+/*
+ * merge_zero_pte_folio - give back whole the zero-filled large folio @folio,
+ * which the PTEs of @vma under @pmd map from @lo on, all of its pages and
+ * nothing else, by mapping a KSM zero page in place of each page; the
+ * caller has read it in full, and holds a reference on it, not its lock
+ *
+ * See "Zero-filled large folios". A folio of up to ZERO_RUN_MAX pages, as
+ * the pages of a zero run, is checked once its PTEs are cleared and
+ * flushed, under the page table lock: one lock hold, one flush and one mmu
+ * notifier range. A larger one is not read under a spinlock: its PTEs are
+ * made read-only and clean first and flushed, it is read again without
+ * the lock, and its PTEs are then replaced if they are still read-only and
+ * clean, with a second flush.
+ */
+static bool merge_zero_pte_folio(struct vm_area_struct *vma, pmd_t *pmd,
+				 unsigned long lo, struct folio *folio)
+{
+	unsigned int i, nr = folio_nr_pages(folio);
+	struct mm_struct *mm = vma->vm_mm;
+	bool small = nr <= ZERO_RUN_MAX, ok = false;
+	struct mmu_notifier_range range;
+	pte_t *old, *ptep;
+	spinlock_t *ptl;	/* the page table lock of the folio */
+
+	lockdep_assert_held(&ksm_thread_mutex);
+	/* ksm_zero_run is ksmd's, under ksm_thread_mutex: free here. */
+	old = small ? ksm_zero_run.pte :
+		      kvmalloc_array(nr, sizeof(*old), GFP_KERNEL |
+				     __GFP_NORETRY | __GFP_NOWARN);
+	if (!old)
+		return false;
+	if (!folio_trylock(folio))
+		goto out_free;
+	if (!small) {
+		bool protected = large_folio_wrprotect_ptes(vma, pmd, lo,
+							    folio, old);
+
+		folio_unlock(folio);
+		if (!protected || !folio_identical_to_zero(folio, lo, true) ||
+		    !folio_trylock(folio))
+			goto out_free;
+	}
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, lo,
+				lo + nr * PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	ptep = pte_offset_map_lock(mm, pmd, lo, &ptl);
+	if (!ptep)
+		goto out_mn;
+	if (!large_folio_ptes_clear(vma, ptep, lo, folio, !small, old))
+		goto out_unlock;
+	/*
+	 * Poisoned since it was looked at? memory_failure() flags the page
+	 * before the folio.
+	 */
+	ok = !folio_contain_hwpoisoned_page(folio) &&
+	     (small ? folio_identical_to_zero(folio, lo, false) :
+		      !folio_any_page_hwpoison(folio));
+	for (i = 0; i < nr; i++) {
+		unsigned long a = lo + i * PAGE_SIZE;
+
+		set_pte_at(mm, a, ptep + i,
+			   ok ? ksm_zero_pte(vma, a, old[i]) : old[i]);
+	}
+	if (!ok)
+		goto out_unlock;
+	folio_remove_rmap_ptes(folio, &folio->page, nr, vma);
+	if (!folio_mapped(folio))
+		folio_free_swap(folio);
+	add_mm_counter(mm, MM_ANONPAGES, -(long)nr);
+	ksm_map_zero_pages(mm, nr);
+	ksm_count_zero_merged(nr);
+	WRITE_ONCE(ksm_zero_pages_mthp_merged, ksm_zero_pages_mthp_merged + 1);
+	folio_put_refs(folio, nr);	/* the references of the PTEs */
+out_unlock:
+	pte_unmap_unlock(ptep, ptl);
+out_mn:
+	mmu_notifier_invalidate_range_end(&range);
+	folio_unlock(folio);
+out_free:
+	if (!small)
+		kvfree(old);
 	return ok;
 }
 
@@ -2659,6 +2890,18 @@ static unsigned int ksm_claim_split_zero_pages(struct vm_area_struct *vma,
 }
 
 /*
+ * Is @folio mapped by PTEs only, and not each of its pages once: mapped in
+ * part, or also by another process after fork()? Such a folio cannot be
+ * given back whole, only split: where that is not allowed, it is not
+ * sampled on every scan.
+ */
+static bool pte_folio_not_whole(struct folio *folio)
+{
+	return !folio_entire_mapcount(folio) &&
+	       folio_mapcount(folio) != folio_nr_pages(folio);
+}
+
+/*
  * merge_zero_large_folio - the zero-page step for a page of a large folio
  * @page: a zero-filled page of a large folio, mapped at @addr in @vma; the
  *        caller holds a reference on it and mmap_lock for read
@@ -2675,7 +2918,7 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 				   unsigned int *nr, unsigned int *merged,
 				   bool may_split)
 {
-	struct folio *folio = page_folio(page);
+	struct folio *folio = page_folio(page), *zero_folio;
 	unsigned long idx = folio_page_idx(folio, page);
 	unsigned int nr_zero, min;
 	bool pmd_mapped, claimed, whole_only;
@@ -2698,7 +2941,8 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	    userfaultfd_wp(vma) || (vma->vm_flags & VM_MTE) ||
 	    ksm_page_poisoned(folio, page) ||
 	    !folio_refs_explained(folio, 1) ||
-	    (whole_only && zero_hint_holds(folio))) {
+	    (whole_only && zero_hint_holds(folio)) ||
+	    (!may_split && pte_folio_not_whole(folio))) {
 		ksm_zero_thp.kept = folio;
 		return;
 	}
@@ -2707,9 +2951,17 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 		return;
 	nr_zero = zero_large_folio_sample(vma, folio, page, addr, pmd,
 					  &pmd_mapped);
+	/*
+	 * The huge zero folio, which the first use allocates: a PMD's size
+	 * of unmovable memory (512 MiB with 64 KiB pages), which may not be
+	 * had. A THP that cannot get it follows zero_pages_thp_split_min,
+	 * as in a vma where the huge zero page may not be used.
+	 */
 	if (pmd_mapped && nr_zero == HPAGE_PMD_NR &&
-	    vma_huge_zero_mergeable(vma)) {
-		if (merge_huge_zero_page(vma, ksm_zero_thp.lo, pmd, folio)) {
+	    vma_huge_zero_mergeable(vma) &&
+	    (zero_folio = mm_get_huge_zero_folio(vma->vm_mm))) {
+		if (merge_huge_zero_page(vma, ksm_zero_thp.lo, pmd, folio,
+					 zero_folio)) {
 			*nr = HPAGE_PMD_NR - idx;
 			*merged = HPAGE_PMD_NR;
 			return;
@@ -2718,6 +2970,21 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 		 * Not again from each of its pages, and not split for a
 		 * failure that the next scan may not meet.
 		 */
+		ksm_zero_thp.kept = folio;
+		return;
+	}
+	/*
+	 * Mapped by PTEs, all of them here and nowhere else, and all
+	 * zero-filled: given back whole, without a split, or kept. One that
+	 * the sample took for zero but is not follows the split rule.
+	 */
+	if (!pmd_mapped && nr_zero == folio_nr_pages(folio) &&
+	    folio_mapcount(folio) == nr_zero && folio_zero_filled(folio)) {
+		if (merge_zero_pte_folio(vma, pmd, ksm_zero_thp.lo, folio)) {
+			*nr = nr_zero - idx;
+			*merged = nr_zero;
+			return;
+		}
 		ksm_zero_thp.kept = folio;
 		return;
 	}
@@ -2911,18 +3178,12 @@ static void merge_zero_only_page(struct page *page, unsigned int *budget)
 	struct folio *folio = page_folio(page);
 
 	/*
-	 * A large folio here is mapped by a PMD (ksm_next_page_pmd_entry()
-	 * passes no other), which lies in one vma: once looked at, the scan
-	 * moves past it.
+	 * A large folio here is mapped by a PMD, which the scan moves past,
+	 * or by PTEs and found at its first page, whose other pages the walk
+	 * passes over (ksm_next_page_pmd_entry()): it is looked at once.
 	 */
-	if (folio_test_large(folio)) {
-		unsigned long addr = ksm_zero_only_item.address & PAGE_MASK;
-
-		ksm_scan.address = max(ksm_scan.address,
-				       (addr & PMD_MASK) + PMD_SIZE);
-		if (folio == zero_large_folio_kept())
-			return;
-	}
+	if (folio_test_large(folio) && folio == zero_large_folio_kept())
+		return;
 	if (ksm_page_poisoned(folio, page) || !page_zero_filled(page))
 		return;
 	try_to_merge_with_zero_page(&ksm_zero_only_item, page, &nr, &merged);
@@ -3874,6 +4135,7 @@ struct ksm_next_page_arg {
 	struct page *page;
 	unsigned long addr;
 	bool zero_only;		/* in: a vma that its owner did not register */
+	bool pmd_mapped;	/* out: the folio found is mapped by the PMD */
 };
 
 static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long end,
@@ -3916,6 +4178,7 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 			if (!folio_test_ksm(folio) &&
 			    ksm_page_poisoned(folio, page))
 				goto not_found_unlock;
+			private->pmd_mapped = true;
 			goto found_unlock;
 		}
 		spin_unlock(ptl);
@@ -3940,12 +4203,14 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 		    (!folio_test_ksm(folio) && ksm_page_poisoned(folio, page)))
 			continue;
 		/*
-		 * Only the huge zero page is to be had from a large folio in
-		 * a vma that its owner did not register: nothing from one
-		 * that no PMD maps. No reference either: a split, a migration
-		 * or MADV_PAGEOUT of it would fail while ksmd held one.
+		 * A large folio in a vma that its owner did not register is
+		 * never split: it can only be given back whole, which
+		 * merge_zero_only_page() tries from its first page. No
+		 * reference on its other pages: a split, a migration or
+		 * MADV_PAGEOUT of it would fail while ksmd held one.
 		 */
-		if (private->zero_only && folio_test_large(folio))
+		if (private->zero_only && folio_test_large(folio) &&
+		    page != folio_page(folio, 0))
 			continue;
 		goto found_unlock;
 	}
@@ -4105,6 +4370,15 @@ next_mm:
 					rmap_item->mm = mm;
 					rmap_item->address = ksm_scan.address;
 					ksm_scan.address += PAGE_SIZE;
+					/*
+					 * A THP is looked at once, from the
+					 * page found: the scan moves past its
+					 * PMD, which lies in the vma.
+					 */
+					if (ksm_next_page_arg.pmd_mapped)
+						ksm_scan.address =
+							(rmap_item->address & PMD_MASK) +
+							PMD_SIZE;
 					*page = tmp_page;
 					mmap_read_unlock(mm);
 					return rmap_item;
@@ -5486,6 +5760,14 @@ static ssize_t zero_pages_thp_merged_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_zero_pages_thp_merged));
 }
 KSM_ATTR_RO(zero_pages_thp_merged);
+
+static ssize_t zero_pages_mthp_merged_show(struct kobject *kobj,
+					   struct kobj_attribute *attr,
+					   char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(ksm_zero_pages_mthp_merged));
+}
+KSM_ATTR_RO(zero_pages_mthp_merged);
 #endif /* CONFIG_TRANSPARENT_HUGEPAGE */
 
 static ssize_t unstable_refresh_millisecs_show(struct kobject *kobj,
@@ -5893,6 +6175,7 @@ static struct attribute *ksm_attrs[] = {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	&zero_pages_thp_split_min_attr.attr,
 	&zero_pages_thp_merged_attr.attr,
+	&zero_pages_mthp_merged_attr.attr,
 #endif
 	&unstable_refresh_millisecs_attr.attr,
 	&unstable_refreshed_attr.attr,

@@ -63,6 +63,12 @@
  *           then, ksmd stopped, the faults the owner takes when it writes a
  *           word into every page (and, before registering, the same writes
  *           without KSM: none), and its words checked
+ *   mthp-zero-64k, mthp-zero-16k (mthp-zero: both)
+ *           256 MiB zero-filled in multi-size THPs of 64 KiB (16 KiB), that
+ *           size alone enabled, use_zero_pages=1: seconds, ksmd CPU and
+ *           full scans until 99% has left RSS, as thp-zero; the folios
+ *           faulted in, those split, ksm_zero_pages, and those given back
+ *           whole (zero_pages_mthp_merged, where the kernel has it)
  *   thp-unique
  *           thp-sparse's control: the same 64 MiB of THPs with a word of
  *           its own in every 4K page (no page zero-filled, none alike), the
@@ -938,6 +944,53 @@ static char *map_thp(unsigned long bytes)
 }
 
 /*
+ * Start ksmd and wait until @goal pages have left the process's RSS (or,
+ * with @scans, that many full scans have passed), at most 600 s; print
+ * the MiB given back every 0.1 s ("ts," lines) and the figures of the run:
+ * MiB given back, seconds, ksmd CPU and full scans.
+ */
+static void reclaim_run(const char *w, int run, long goal, long scans_max)
+{
+	long rss0 = rss_pages(), rss, scans, prev, full;
+	double last_ts = -1, t;
+	struct mark a, b;
+
+	mark(&a);
+	scans = a.scans;
+	ksm_write("run", 1);
+	do {
+		prev = scans;
+		usleep(10000);
+		rss = rss_pages();
+		scans = ksm_read("full_scans");
+		t = now() - a.t;
+		if (t - last_ts >= 0.1) {
+			printf("ts,%s,%d,%.2f,%.1f\n", w, run, t,
+			       (double)(rss0 - rss) * page_size / MIB);
+			last_ts = t;
+		}
+	} while (rss0 - rss < goal && (!scans_max || scans < a.scans + scans_max) &&
+		 t < 600);
+	mark(&b);
+	ksm_write("run", 0);
+	printf("ts,%s,%d,%.2f,%.1f\n", w, run, b.t - a.t,
+	       (double)(rss0 - rss) * page_size / MIB);
+	/*
+	 * The full scans it took: those done, and the one under way if the
+	 * goal was reached in it. A batch of ksmd never runs past the end of
+	 * a full scan, and a poll every 10 ms falls between two batches
+	 * 20 ms apart: a scan that ended since the last poll did the rest.
+	 */
+	full = scans - a.scans;
+	if (rss0 - rss >= goal && scans == prev)
+		full++;
+	csv(w, run, "reclaimed_mib", (double)(rss0 - rss) * page_size / MIB);
+	csv(w, run, "seconds", b.t - a.t);
+	csv(w, run, "ksmd_cpu_s", b.cpu - a.cpu);
+	csv(w, run, "full_scans", full);
+}
+
+/*
  * 256 MiB in THPs, zero-filled (@half false) or with the odd 4K pages of
  * each THP zero and the even ones unique (@half true). KSM runs until 99%
  * of the zero-filled memory has left the process's RSS, or for @half after
@@ -952,10 +1005,9 @@ static void thp_reclaim(const char *w, int run, bool half)
 	const unsigned long bytes = thp_size > 128 * MIB ? 2 * thp_size :
 							   256 * MIB;
 	const long goal = (half ? bytes / 2 : bytes) / page_size * 99 / 100;
-	long pt0, splits0, collapsed0, merged0, rss0, rss, scans, prev, full;
-	double last_ts = -1, t, thp_mib;
-	struct mark a, b;
+	long pt0, splits0, collapsed0, merged0;
 	unsigned long i;
+	double thp_mib;
 	char *p;
 
 	ksm_reset(1000, 20);
@@ -977,40 +1029,7 @@ static void thp_reclaim(const char *w, int run, bool half)
 	madvise(p, bytes, MADV_MERGEABLE);
 	collapsed0 = read_long(THP "khugepaged/pages_collapsed");
 	merged0 = ksm_read("zero_pages_thp_merged");
-	rss0 = rss_pages();
-	mark(&a);
-	scans = a.scans;
-	ksm_write("run", 1);
-	do {
-		prev = scans;
-		usleep(10000);
-		rss = rss_pages();
-		scans = ksm_read("full_scans");
-		t = now() - a.t;
-		if (t - last_ts >= 0.1) {
-			printf("ts,%s,%d,%.2f,%.1f\n", w, run, t,
-			       (double)(rss0 - rss) * page_size / MIB);
-			last_ts = t;
-		}
-	} while (rss0 - rss < goal && (!half || scans < a.scans + 3) &&
-		 t < 600);
-	mark(&b);
-	ksm_write("run", 0);
-	printf("ts,%s,%d,%.2f,%.1f\n", w, run, b.t - a.t,
-	       (double)(rss0 - rss) * page_size / MIB);
-	/*
-	 * The full scans it took: those done, and the one under way if the
-	 * goal was reached in it. A batch of ksmd never runs past the end of
-	 * a full scan, and a poll every 10 ms falls between two batches
-	 * 20 ms apart: a scan that ended since the last poll did the rest.
-	 */
-	full = scans - a.scans;
-	if (rss0 - rss >= goal && scans == prev)
-		full++;
-	csv(w, run, "reclaimed_mib", (double)(rss0 - rss) * page_size / MIB);
-	csv(w, run, "seconds", b.t - a.t);
-	csv(w, run, "ksmd_cpu_s", b.cpu - a.cpu);
-	csv(w, run, "full_scans", full);
+	reclaim_run(w, run, goal, half ? 3 : 0);
 	if (splits0 >= 0)
 		csv(w, run, "thp_split_page", thp_splits() - splits0);
 	csv(w, run, "pagetables_kib",
@@ -1027,6 +1046,109 @@ static void thp_reclaim(const char *w, int run, bool half)
 		    read_long(THP "khugepaged/pages_collapsed") - collapsed0);
 	munmap(p, bytes);
 	ksm_write("run", 2);
+}
+
+static bool write_str(const char *path, const char *s);
+
+/* hugepages-<kb>kB/<name> of the THP directory, -1 if there is none. */
+static long mthp_read(unsigned long kb, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), THP "hugepages-%lukB/%s", kb, name);
+	return read_long(path);
+}
+
+/*
+ * Only the @kb mTHP size on "always" (the PMD size too: "never"), or with
+ * @kb 0 the settings of @saved back; @saved holds one word a size.
+ */
+static void mthp_only(unsigned long kb, char saved[][16], unsigned long *sizes,
+		      int n)
+{
+	char path[128];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), THP "hugepages-%lukB/enabled",
+			 sizes[i]);
+		write_str(path, kb ? (sizes[i] == kb ? "always" : "never") :
+				     saved[i]);
+	}
+}
+
+/*
+ * mthp-zero-<kb>k: 256 MiB zero-filled in mTHPs of @kb KiB (that size
+ * alone enabled, aligned, written), use_zero_pages=1: seconds, ksmd CPU
+ * and full scans until 99% has left RSS, as thp-zero; the folios faulted
+ * in, those split (the size's stats/split), ksm_zero_pages, and those given
+ * back whole (zero_pages_mthp_merged, where the kernel has it).
+ */
+static void mthp_reclaim(int run, unsigned long kb)
+{
+	const unsigned long bytes = 256 * MIB, folio = kb * 1024;
+	const long goal = bytes / page_size * 99 / 100;
+	unsigned long sizes[16];
+	char saved[16][16], w[32], buf[128], *raw, *p;
+	long alloc0, split0, merged0;
+	struct dirent *e;
+	int n = 0, i;
+	DIR *d;
+
+	snprintf(w, sizeof(w), "mthp-zero-%luk", kb);
+	if (mthp_read(kb, "stats/split") < 0) {
+		printf("ksm_bench: %s: no %lu kB mTHP size here\n", w, kb);
+		return;
+	}
+	d = opendir(THP);
+	while (d && (e = readdir(d)) && n < 16) {
+		FILE *f;
+
+		if (sscanf(e->d_name, "hugepages-%lukB", &sizes[n]) != 1)
+			continue;
+		snprintf(buf, sizeof(buf), THP "hugepages-%lukB/enabled",
+			 sizes[n]);
+		f = fopen(buf, "r");
+		if (!f || !fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		if (f)
+			fclose(f);
+		/* The bracketed word: "always [inherit] madvise never". */
+		for (i = 0; buf[i] && buf[i] != '['; i++)
+			;
+		snprintf(saved[n], sizeof(saved[n]), "%.*s",
+			 buf[i] ? (int)strcspn(buf + i + 1, "]") : 0,
+			 buf[i] ? buf + i + 1 : "");
+		n++;
+	}
+	if (d)
+		closedir(d);
+	mthp_only(kb, saved, sizes, n);
+	ksm_reset(1000, 20);
+	alloc0 = mthp_read(kb, "stats/anon_fault_alloc");
+	split0 = mthp_read(kb, "stats/split");
+	raw = mmap(NULL, bytes + folio, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	p = (char *)(((uintptr_t)raw + folio - 1) & ~(uintptr_t)(folio - 1));
+	memset(p, 0, bytes);
+	csv(w, run, "folios", mthp_read(kb, "stats/anon_fault_alloc") - alloc0);
+	madvise(p, bytes, MADV_MERGEABLE);
+	merged0 = ksm_read("zero_pages_mthp_merged");
+	reclaim_run(w, run, goal, 0);
+	csv(w, run, "splits", mthp_read(kb, "stats/split") - split0);
+	if (ksm_read("ksm_zero_pages") >= 0)
+		csv(w, run, "ksm_zero_pages_mib",
+		    (double)ksm_read("ksm_zero_pages") * page_size / MIB);
+	if (merged0 >= 0)
+		csv(w, run, "zero_pages_mthp_merged",
+		    ksm_read("zero_pages_mthp_merged") - merged0);
+	munmap(raw, bytes + folio);
+	ksm_write("run", 2);
+	mthp_only(0, saved, sizes, n);
 }
 
 /* thp-half with zero_pages_thp_split_min at @split_min, then as it was. */
@@ -2918,6 +3040,7 @@ static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
 	"thp-zero", "thp-half", "thp-half-256", "thp-sparse", "thp-unique",
+	"mthp-zero", "mthp-zero-64k", "mthp-zero-16k",
 	"khugepaged", "khugepaged-default", "khugepaged-fast",
 	"khugepaged-fast-256",
 	"unregistered", "unregistered-none", "unregistered-zram",
@@ -3103,6 +3226,12 @@ int main(int argc, char **argv)
 			thp_reclaim("thp-half", run, true);
 		if (half256)
 			thp_half_at("thp-half-256", run, 256);
+	}
+	for (run = 1; run <= 3; run++) {
+		if (want("mthp-zero") || want("mthp-zero-64k"))
+			mthp_reclaim(run, 64);
+		if (want("mthp-zero") || want("mthp-zero-16k"))
+			mthp_reclaim(run, 16);
 	}
 	for (run = 1; run <= 3; run++) {
 		if (want("thp-sparse"))

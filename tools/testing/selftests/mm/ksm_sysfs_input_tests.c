@@ -119,6 +119,7 @@ static struct knob knobs[] = {
 	{ "stable_node_dups", K_RO },
 	{ "zero_pages_merged", K_RO, .flags = F_SERIES },
 	{ "zero_pages_thp_merged", K_RO, .flags = F_SERIES },
+	{ "zero_pages_mthp_merged", K_RO, .flags = F_SERIES },
 	{ "unstable_refreshed", K_RO, .flags = F_SERIES },
 	{ "unstable_refresh_dropped", K_RO, .flags = F_SERIES },
 };

@@ -150,7 +150,7 @@ static uint64_t kpageflags_at(const char *addr)
 }
 
 /* @nr THPs, aligned, faulted in by writes of zero. NULL if no THP came. */
-static char *map_thps(size_t nr, char **raw)
+static char *map_thps_once(size_t nr, char **raw)
 {
 	size_t size = nr * thpsize;
 	char *p;
@@ -176,6 +176,28 @@ static void unmap_thps(char *raw, size_t nr)
 {
 	if (raw)
 		munmap(raw, (nr + 1) * thpsize);
+}
+
+/*
+ * @nr THPs, zero-filled. If the allocator found fewer free blocks of a
+ * PMD's size (512 MiB each with arm64's 64K pages, which the tests before
+ * leave scattered), compact memory and try once more.
+ */
+static char *map_thps(size_t nr, char **raw)
+{
+	char *p = map_thps_once(nr, raw);
+	int fd;
+
+	if (p || !*raw)
+		return p;
+	unmap_thps(*raw, nr);
+	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			ksft_print_msg("compact_memory: %s\n", strerror(errno));
+		close(fd);
+	}
+	return map_thps_once(nr, raw);
 }
 
 static bool all_zero(const char *p, size_t size)

@@ -402,6 +402,7 @@ CATEGORY="ksm_numa" run_test ./ksm_tests -N -m 0
 CATEGORY="ksm" run_test ./ksm_functional_tests
 CATEGORY="ksm" run_test ./ksm_zero_page_tests
 CATEGORY="ksm" run_test ./ksm_thp_zero_tests
+CATEGORY="ksm" run_test ./ksm_mthp_zero_tests
 CATEGORY="ksm" run_test ./ksm_zero_scope_tests
 CATEGORY="ksm" run_test ./ksm_swap_tests
 CATEGORY="ksm" run_test ./ksm_unstable_refresh_tests
