@@ -2957,9 +2957,11 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	 * had. A THP that cannot get it follows zero_pages_thp_split_min,
 	 * as in a vma where the huge zero page may not be used.
 	 */
+	zero_folio = NULL;
 	if (pmd_mapped && nr_zero == HPAGE_PMD_NR &&
-	    vma_huge_zero_mergeable(vma) &&
-	    (zero_folio = mm_get_huge_zero_folio(vma->vm_mm))) {
+	    vma_huge_zero_mergeable(vma))
+		zero_folio = mm_get_huge_zero_folio(vma->vm_mm);
+	if (zero_folio) {
 		if (merge_huge_zero_page(vma, ksm_zero_thp.lo, pmd, folio,
 					 zero_folio)) {
 			*nr = HPAGE_PMD_NR - idx;

@@ -285,8 +285,10 @@ static void counts_delta(struct counts *d, const struct counts *before,
 	d->mthp_merged -= before->mthp_merged;
 	d->own -= before->own;
 	d->splits -= before->splits;
-	ksft_print_msg("ksm_zero_pages %+ld, zero_pages_merged %+ld, zero_pages_mthp_merged %+ld, ksm_stat %+ld, splits %+ld\n",
-		       d->zero, d->merged, d->mthp_merged, d->own, d->splits);
+	ksft_print_msg("ksm_zero_pages %+ld, zero_pages_merged %+ld, ",
+		       d->zero, d->merged);
+	ksft_print_msg("zero_pages_mthp_merged %+ld, ksm_stat %+ld, splits %+ld\n",
+		       d->mthp_merged, d->own, d->splits);
 }
 
 /* An area of @size-folios, with its mapping and size. */
@@ -401,7 +403,7 @@ static void test_whole(size_t folio)
 	}
 	area_unmap(&a);
 	result(ok, "%zu kB: zero-filled mTHPs given back whole, none split",
-			 folio >> 10);
+	       folio >> 10);
 }
 
 /* One byte of the last page of the first folio: that folio is kept. */
@@ -428,7 +430,7 @@ static void test_one_byte(size_t folio)
 	}
 	area_unmap(&a);
 	result(ok, "%zu kB: one byte set keeps its folio whole, the others go",
-			 folio >> 10);
+	       folio >> 10);
 }
 
 /* A folio held by a pipe (vmsplice), then mlocked folios: all kept. */
@@ -473,7 +475,7 @@ static void test_pinned_mlocked(size_t folio)
 		area_unmap(&a);
 	}
 	result(ok, "%zu kB: a pinned mTHP and mlocked mTHPs are kept whole",
-			 folio >> 10);
+	       folio >> 10);
 }
 
 /*
@@ -534,7 +536,7 @@ static void test_after_merge(size_t folio, bool run2)
 out:
 	area_unmap(&a);
 	result(ok, "%zu kB: write, fork and %s after the merge",
-			 folio >> 10, run2 ? "run=2" : "MADV_UNMERGEABLE");
+	       folio >> 10, run2 ? "run=2" : "MADV_UNMERGEABLE");
 }
 
 /*
@@ -578,7 +580,7 @@ static void test_soft_dirty(size_t folio, bool cleared)
 		close(fd);
 	area_unmap(&a);
 	result(ok, "%zu kB: soft-dirty %s through the merge",
-			 folio >> 10, cleared ? "stays clear" : "stays set");
+	       folio >> 10, cleared ? "stays clear" : "stays set");
 }
 
 /*
