@@ -2731,37 +2731,54 @@ static bool folio_identical_to_zero(struct folio *folio, unsigned long lo,
 	return true;
 }
 
+enum zero_folio_result {
+	ZERO_FOLIO_MERGED,	/* given back whole */
+	ZERO_FOLIO_KEPT,	/* kept whole, for a reason that may pass */
+	ZERO_FOLIO_NOT_ZERO,	/* not zero-filled after all */
+};
+
 /*
- * merge_zero_pte_folio - give back whole the zero-filled large folio @folio,
- * which the PTEs of @vma under @pmd map from @lo on, all of its pages and
- * nothing else, by mapping a KSM zero page in place of each page; the
- * caller has read it in full, and holds a reference on it, not its lock
+ * merge_zero_pte_folio - give back whole the large folio @folio, which
+ * the PTEs of @vma under @pmd map from @lo on, all of its pages and nothing
+ * else, by mapping a KSM zero page in place of each page; the caller holds
+ * a reference on @folio, not its lock, and has found it zero-filled by a
+ * sample of words
+ * @read_first: read the folio in full before anything else
  *
  * See "Zero-filled large folios". A folio of up to ZERO_RUN_MAX pages, as
- * the pages of a zero run, is checked once its PTEs are cleared and
+ * the pages of a zero run, is read once, after its PTEs are cleared and
  * flushed, under the page table lock: one lock hold, one flush and one mmu
- * notifier range. A larger one is not read under a spinlock: its PTEs are
- * made read-only and clean first and flushed, it is read again without
- * the lock, and its PTEs are then replaced if they are still read-only and
- * clean, with a second flush.
+ * notifier range. A folio that the sample took for zero but is not then
+ * costs one flush, and leaves a hint that keeps the next scans from trying
+ * again where only a folio zero-filled throughout may be merged or split;
+ * elsewhere (@read_first) it is read in full first. A larger folio is not
+ * read under a spinlock: it is read in full, its PTEs are made read-only
+ * and clean and flushed, it is read again without the lock, and its PTEs
+ * are then replaced if they are still read-only and clean, with a second
+ * flush.
  */
-static bool merge_zero_pte_folio(struct vm_area_struct *vma, pmd_t *pmd,
-				 unsigned long lo, struct folio *folio)
+static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
+						   pmd_t *pmd, unsigned long lo,
+						   struct folio *folio,
+						   bool read_first)
 {
 	unsigned int i, nr = folio_nr_pages(folio);
 	struct mm_struct *mm = vma->vm_mm;
 	bool small = nr <= ZERO_RUN_MAX, ok = false;
+	enum zero_folio_result ret = ZERO_FOLIO_KEPT;
 	struct mmu_notifier_range range;
 	pte_t *old, *ptep;
 	spinlock_t *ptl;	/* the page table lock of the folio */
 
 	lockdep_assert_held(&ksm_thread_mutex);
+	if ((read_first || !small) && !folio_zero_filled(folio))
+		return ZERO_FOLIO_NOT_ZERO;
 	/* ksm_zero_run is ksmd's, under ksm_thread_mutex: free here. */
 	old = small ? ksm_zero_run.pte :
 		      kvmalloc_array(nr, sizeof(*old), GFP_KERNEL |
 				     __GFP_NORETRY | __GFP_NOWARN);
 	if (!old)
-		return false;
+		return ZERO_FOLIO_KEPT;
 	if (!folio_trylock(folio))
 		goto out_free;
 	if (!small) {
@@ -2795,8 +2812,16 @@ static bool merge_zero_pte_folio(struct vm_area_struct *vma, pmd_t *pmd,
 		set_pte_at(mm, a, ptep + i,
 			   ok ? ksm_zero_pte(vma, a, old[i]) : old[i]);
 	}
-	if (!ok)
+	if (!ok) {
+		/* Not zero, or only refused? The word that is not sets a hint. */
+		for (i = 0; small && i < nr; i++) {
+			if (!folio_page_zero_filled(folio, i, true)) {
+				ret = ZERO_FOLIO_NOT_ZERO;
+				break;
+			}
+		}
 		goto out_unlock;
+	}
 	folio_remove_rmap_ptes(folio, &folio->page, nr, vma);
 	if (!folio_mapped(folio))
 		folio_free_swap(folio);
@@ -2805,6 +2830,7 @@ static bool merge_zero_pte_folio(struct vm_area_struct *vma, pmd_t *pmd,
 	ksm_count_zero_merged(nr);
 	WRITE_ONCE(ksm_zero_pages_mthp_merged, ksm_zero_pages_mthp_merged + 1);
 	folio_put_refs(folio, nr);	/* the references of the PTEs */
+	ret = ZERO_FOLIO_MERGED;
 out_unlock:
 	pte_unmap_unlock(ptep, ptl);
 out_mn:
@@ -2813,7 +2839,7 @@ out_mn:
 out_free:
 	if (!small)
 		kvfree(old);
-	return ok;
+	return ret;
 }
 
 /*
@@ -2981,14 +3007,19 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	 * the sample took for zero but is not follows the split rule.
 	 */
 	if (!pmd_mapped && nr_zero == folio_nr_pages(folio) &&
-	    folio_mapcount(folio) == nr_zero && folio_zero_filled(folio)) {
-		if (merge_zero_pte_folio(vma, pmd, ksm_zero_thp.lo, folio)) {
+	    folio_mapcount(folio) == nr_zero) {
+		switch (merge_zero_pte_folio(vma, pmd, ksm_zero_thp.lo, folio,
+					     !whole_only)) {
+		case ZERO_FOLIO_MERGED:
 			*nr = nr_zero - idx;
 			*merged = nr_zero;
 			return;
+		case ZERO_FOLIO_KEPT:
+			ksm_zero_thp.kept = folio;
+			return;
+		case ZERO_FOLIO_NOT_ZERO:
+			break;
 		}
-		ksm_zero_thp.kept = folio;
-		return;
 	}
 
 	if (!may_split || nr_zero < min ||

@@ -8,8 +8,9 @@
  * and zero_pages_mthp_merged counts it. One byte that is not zero keeps
  * its folio, and only it; pinned and mlocked folios are kept; writes, fork,
  * MADV_UNMERGEABLE and run=2 after the merge behave as for any KSM zero
- * page; soft-dirty stays as it was. Last, a PMD THP whose PMD an mprotect()
- * of one page has split is given back whole in the same way.
+ * page; soft-dirty stays as it was. With zero_pages_scope=all, the same in
+ * memory never registered. Last, a PMD THP whose PMD an mprotect() of one
+ * page has split is given back whole in the same way.
  *
  * Each test maps its folios, starts ksmd and waits for two full scans, so
  * that ksmd has seen every page of the area at least once.
@@ -200,6 +201,7 @@ static void restore(void)
 			write_size_knob(sizes[i], "enabled", saved_enabled[i]);
 	if (saved_enabled[MAX_SIZES][0])
 		write_size_knob(pmdsize, "enabled", saved_enabled[MAX_SIZES]);
+	ksm_sysfs_write_str("zero_pages_scope", "mergeable");
 	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 }
 
@@ -285,10 +287,8 @@ static void counts_delta(struct counts *d, const struct counts *before,
 	d->mthp_merged -= before->mthp_merged;
 	d->own -= before->own;
 	d->splits -= before->splits;
-	ksft_print_msg("ksm_zero_pages %+ld, zero_pages_merged %+ld, ",
-		       d->zero, d->merged);
-	ksft_print_msg("zero_pages_mthp_merged %+ld, ksm_stat %+ld, splits %+ld\n",
-		       d->mthp_merged, d->own, d->splits);
+	ksft_print_msg("ksm_zero_pages %+ld, merged %+ld, mthp %+ld, ksm_stat %+ld, splits %+ld\n",
+		       d->zero, d->merged, d->mthp_merged, d->own, d->splits);
 }
 
 /* An area of @size-folios, with its mapping and size. */
@@ -584,6 +584,50 @@ static void test_soft_dirty(size_t folio, bool cleared)
 }
 
 /*
+ * zero_pages_scope=all: the same folios in memory never registered are
+ * given back whole too (never split there), the one with a byte set kept.
+ */
+static void test_scope_all(size_t folio)
+{
+	struct counts before, d;
+	struct area a = { 0 };
+	bool ok;
+
+	ksft_print_msg("[RUN] %s %zu kB\n", __func__, folio >> 10);
+	if (ksm_sysfs_write_str("zero_pages_scope", "all")) {
+		ksft_test_result_skip("%zu kB: zero_pages_scope=all: not available\n",
+				      folio >> 10);
+		return;
+	}
+	ok = prepare(&a, folio, &before);
+	if (ok) {
+		a.p[a.size - 1] = 1;
+		ok = ksm_sysfs_write("run", 1) && ksm_wait_full_scans(2, 120);
+		ksm_sysfs_write("run", 0);
+	}
+	if (ok) {
+		long per = folio / pagesize, zero, thp;
+
+		/*
+		 * Other processes' zero pages count in the global counters
+		 * too: this process's own count must be exact.
+		 */
+		counts_delta(&d, &before, folio);
+		page_kinds(a.p, a.size / pagesize, &zero, &thp);
+		a.p[a.size - 1] = 0;
+		ok = zero == ((long)a.nr - 1) * per && thp == per &&
+		     d.own == zero && d.zero >= zero &&
+		     d.mthp_merged >= (long)a.nr - 1 && d.splits == 0 &&
+		     all_zero(a.p, a.size);
+	}
+	ksm_sysfs_write("run", 2);
+	ksm_sysfs_write_str("zero_pages_scope", "mergeable");
+	area_unmap(&a);
+	result(ok, "%zu kB: zero_pages_scope=all gives unregistered mTHPs back whole",
+	       folio >> 10);
+}
+
+/*
  * A PMD THP whose PMD mprotect() of one page split, then made writable
  * again (the vmas merge back): mapped by PTEs in one vma, it is given back
  * whole too, not split.
@@ -632,7 +676,7 @@ int main(void)
 	if (access("/proc/kpageflags", R_OK))
 		ksft_exit_skip("/proc/kpageflags is not readable (root needed)\n");
 	find_sizes();
-	ksft_set_plan(nr_sizes * 6 + 2);
+	ksft_set_plan(nr_sizes * 6 + (nr_sizes ? 2 : 0) + 2);
 	for (i = 0; i < nr_sizes; i++)
 		if (!read_size_knob(sizes[i], "enabled", buf, sizeof(buf)))
 			selected(buf, saved_enabled[i], sizeof(saved_enabled[i]));
@@ -650,6 +694,10 @@ int main(void)
 		test_after_merge(sizes[i], i % 2);
 		test_soft_dirty(sizes[i], true);
 		test_soft_dirty(sizes[i], false);
+	}
+	if (nr_sizes) {
+		test_scope_all(sizes[0]);
+		test_scope_all(sizes[nr_sizes - 1]);
 	}
 	test_pte_mapped_thp();
 	ksft_test_result(ksm_sysfs_write_str("zero_pages_mthp_merged", "0") != 0,
