@@ -1120,7 +1120,9 @@ step_bench() {
 		arm64_sysroot
 		step_series_tree
 		BENCH_SFX=-arm64-${GUEST_PAGE_SIZE%K}k BENCH_IMAGE=arch/arm64/boot/Image
+		# 64K: a THP and the huge zero page are 512 MiB each.
 		BENCH_MEM=4G BENCH_BOOT=$(arm64_boot_args)
+		[ "$GUEST_PAGE_SIZE" != 64K ] || BENCH_MEM=8G
 		dir=$OUT/bench$BENCH_SFX g=$OUT/guest/bench$BENCH_SFX cc=aarch64-linux-gnu-gcc
 		arm64_common_config "$OUT/build/bench-arm64-common$BENCH_SFX"
 		for k in base series; do
