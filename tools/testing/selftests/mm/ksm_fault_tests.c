@@ -645,7 +645,8 @@ static void victim_main(struct victim *v)
 	_exit(0);
 }
 
-static bool victim_start(struct victim *v, size_t nr, uint32_t *rec, int flags)
+static bool victim_start_once(struct victim *v, size_t nr, uint32_t *rec,
+			      int flags)
 {
 	int cmd[2], rep[2];
 	struct reply r;
@@ -685,6 +686,29 @@ static bool victim_start(struct victim *v, size_t nr, uint32_t *rec, int flags)
 	}
 	v->addr = r.addr;
 	return true;
+}
+
+static void victim_stop(struct victim *v);
+static bool victim_thps(struct victim *v, long nr_thp);
+
+/*
+ * A victim of @nr pages; with V_THP, one whose THPs (a PMD's worth of its
+ * pages each) all faulted in as THPs, if a second try after compaction
+ * gets them where the first did not: with 64K pages a THP is 512 MiB, and
+ * a busy host leaves the guest's compaction behind. The caller checks.
+ */
+static bool victim_start(struct victim *v, size_t nr, uint32_t *rec, int flags)
+{
+	long nr_thp = nr / (thpsize / pagesize);
+
+	if (!victim_start_once(v, nr, rec, flags))
+		return false;
+	if (!(flags & V_THP) || !nr_thp || victim_thps(v, nr_thp))
+		return true;
+	ksft_print_msg("%ld THPs did not all fault in: once more\n", nr_thp);
+	victim_stop(v);
+	sleep(1);
+	return victim_start_once(v, nr, rec, flags);
 }
 
 static bool victim_cmd(struct victim *v, char op, long idx, struct reply *r)
