@@ -565,6 +565,22 @@ guest_cpus() {
 	sed -n 's/.*smp: Brought up .*, \([0-9]*\) CPUs\{0,1\}$/\1/p' "$1" | head -n1
 }
 
+# failure_tails LOGDIR: the last lines that each program that failed
+# printed, so that a CI log shows why (the guest's results.log stays in the
+# CI machine). At most 10 programs, 15 lines each.
+failure_tails() {
+	awk '
+		/^# selftests: / { n = 0; next }
+		/^# / { buf[n++ % 15] = $0; next }
+		/^not ok [0-9]+ selftests: / && shown < 10 {
+			shown++
+			print "TAIL: " $0
+			for (i = (n > 15 ? n - 15 : 0); i < n; i++)
+				print "TAIL:   " buf[i % 15]
+		}
+	' "$1/results.log"
+}
+
 summarize() {
 	local dir=$1 kbuild=${2:-} verdict=0 splats
 	awk -v expected="$h/allon-expected" '
@@ -912,6 +928,7 @@ run_tests() {
 	make_initramfs "$g/root" test "$g/initramfs.cpio"
 	boot "$image" "$g/initramfs.cpio" "$OUT/test-$which" || true
 	grep -E '^(ok|not ok) ' "$OUT/test-$which/results.log" >&2 || true
+	failure_tails "$OUT/test-$which" >&2 || true
 	summarize "$OUT/test-$which" ${kcsan:+"$kcsan"}
 }
 

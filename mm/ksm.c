@@ -2264,9 +2264,11 @@ out_unlock:
  * or a later one) and only a folio zero-filled throughout could be merged
  * or split (by default): reading a whole folio on every scan, or
  * write-protecting it, to find the same word again would cost more than
- * the zero pages it could give back. Large folios of mlocked vmas and of vmas armed for
- * userfaultfd write protection, folios with a poisoned page and folios that
- * something but their mappings holds are left whole.
+ * the zero pages it could give back. One that fooled the sample until its
+ * PTEs were cleared is marked, and read in full before any clear later.
+ * Large folios of mlocked vmas and of vmas armed for userfaultfd write
+ * protection, folios with a poisoned page and folios that something but
+ * their mappings holds are left whole.
  */
 
 /*
@@ -2309,6 +2311,25 @@ static struct zero_hint {
 	unsigned long pfn;	/* of the folio's first page */
 	unsigned long word;	/* in the folio, of sizeof(long) bytes */
 } ksm_zero_hints[1 << ZERO_HINT_BITS];
+
+/*
+ * Large folios of up to ZERO_RUN_MAX pages that a sample took for zero-filled
+ * and that were found not to be only once their PTEs were cleared and
+ * flushed, marked by a hash of their first pfn. The hints above are few and
+ * are replaced; a mark is kept, and makes merge_zero_pte_folio() read such a
+ * folio in full before it clears anything, so that a folio that fools the
+ * sample costs one TLB flush and one mmu notifier range (KVM zaps its
+ * mappings), not one on every scan. A mark that a later folio inherits
+ * costs that folio one more read, nothing else. ksmd alone uses them, under
+ * ksm_thread_mutex.
+ */
+#define ZERO_FOOLED_BITS	15
+static DECLARE_BITMAP(ksm_zero_fooled, 1 << ZERO_FOOLED_BITS);
+
+static unsigned long zero_fooled_bit(struct folio *folio)
+{
+	return hash_long(folio_pfn(folio), ZERO_FOOLED_BITS);
+}
 
 #define WORDS_PER_PAGE	(PAGE_SIZE / sizeof(unsigned long))
 
@@ -2481,11 +2502,14 @@ static bool folio_zero_filled(struct folio *folio)
  * without the PMD lock; the PMD is left in *@orig
  *
  * As write_protect_page() does for a PTE, always with a flush, so that no
- * GUP-fast can pin @folio once it is counted. A later write fault reuses
- * the folio if it is still exclusive. Returns false if @folio is no longer
- * mapped there, or is held by something but its mappings: under the
- * folio lock, held by the caller, the count is exact; merge_huge_zero_page()
- * counts again before it replaces the PMD.
+ * GUP-fast can pin @folio once it is counted, and the THP is marked
+ * possibly shared: GUP with FOLL_FORCE would write through a read-only PMD
+ * of an exclusive THP without a fault (see large_folio_wrprotect_ptes()).
+ * A later write fault reuses the THP once ksmd has dropped its reference;
+ * before, it splits the PMD and copies the page it writes. Returns false if
+ * @folio is no longer mapped there, or is held by something but its
+ * mappings: under the folio lock, held by the caller, the count is exact;
+ * merge_huge_zero_page() counts again before it replaces the PMD.
  */
 static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 				   unsigned long haddr, pmd_t *pmd,
@@ -2510,7 +2534,9 @@ static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 	 * would leave the THP mapped (see change_huge_pmd()).
 	 */
 	entry = pmdp_invalidate(vma, haddr, pmd);
-	if (!folio_refs_explained(folio, 1)) {
+	if (!folio_refs_explained(folio, 1) ||
+	    (PageAnonExclusive(&folio->page) &&
+	     folio_try_share_anon_rmap_pmd(folio, &folio->page))) {
 		set_pmd_at(mm, haddr, pmd, entry);
 		goto unlock;
 	}
@@ -2634,7 +2660,10 @@ static bool folio_any_page_hwpoison(struct folio *folio)
  * cleared and flushed the count is exact (see folio_refs_explained()).
  *
  * On arm64, each PTE of a contiguous range is cleared on its own, which
- * unfolds the range first: one more TLB invalidation a range.
+ * unfolds the range first (a TLB invalidation for each 64 KiB range with
+ * 4 KiB pages), and the PTEs set again after are folded back at the last
+ * of each range (another). x86 flushes the whole mm for a range of more
+ * than 33 pages (tlb_single_page_flush_ceiling).
  */
 static bool large_folio_ptes_clear(struct vm_area_struct *vma, pte_t *ptep,
 				   unsigned long lo, struct folio *folio,
@@ -2666,13 +2695,24 @@ static bool large_folio_ptes_clear(struct vm_area_struct *vma, pte_t *ptep,
 
 /*
  * large_folio_wrprotect_ptes - make the PTEs that map the large folio @folio
- * at @lo read-only and clean, as write_protect_huge_pmd() does for a PMD, so
- * that its content can be checked without the page table lock: a write
- * after this faults and leaves its PTE writable and dirty. @folio is
- * locked; @old is room for its PTEs.
+ * at @lo read-only and clean, and its pages possibly shared, as
+ * write_protect_huge_pmd() does for a PMD, so that its content can be
+ * checked without the page table lock. @folio is locked; @old is room for
+ * its PTEs.
  *
- * If the merge fails after this, the PTEs stay read-only: each page then
- * takes a write fault at its next write, where a THP takes one for all.
+ * Read-only is not enough: GUP with FOLL_FORCE writes through a read-only
+ * PTE of an exclusive anonymous page, without a fault, in a vma that may
+ * be written but is not writable (can_follow_write_pte()), and reclaim
+ * with a read fault can map the same folio back read-only and clean after
+ * a write. Once its pages are shared, as write_protect_page() leaves a
+ * small page, a page of it is only written after a fault that copies it
+ * (a large folio is never reused, see wp_can_reuse_anon_folio()), so a
+ * PTE that still maps it read-only and clean proves it unwritten.
+ *
+ * If the merge fails after this, the PTEs stay read-only and the pages
+ * shared: a write then copies the page it writes, as after fork(). Only a
+ * write during the attempt, or a pin, makes it fail, and a folio written in
+ * part is not tried again.
  */
 static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
 				       pmd_t *pmd, unsigned long lo,
@@ -2691,10 +2731,17 @@ static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
 	ptep = pte_offset_map_lock(mm, pmd, lo, &ptl);
 	if (!ptep)
 		goto out;
-	ok = large_folio_ptes_clear(vma, ptep, lo, folio, false, old);
-	for (i = 0; ok && i < nr; i++) {
+	if (!large_folio_ptes_clear(vma, ptep, lo, folio, false, old))
+		goto unlock;
+	ok = true;
+	for (i = 0; i < nr; i++) {
+		struct page *page = folio_page(folio, i);
 		pte_t pte = old[i];
 
+		/* Cannot fail: the references were exact after the flush. */
+		if (PageAnonExclusive(page) &&
+		    folio_try_share_anon_rmap_pte(folio, page))
+			ok = false;
 		if (pte_dirty(pte))
 			folio_mark_dirty(folio);
 		pte = pte_mkclean(pte);
@@ -2702,6 +2749,7 @@ static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
 			pte = pte_wrprotect(pte);
 		set_pte_at(mm, lo + i * PAGE_SIZE, ptep + i, pte);
 	}
+unlock:
 	pte_unmap_unlock(ptep, ptl);
 out:
 	mmu_notifier_invalidate_range_end(&range);
@@ -2709,13 +2757,14 @@ out:
 }
 
 /*
- * folio_identical_to_zero - every page of @folio, mapped at @lo, equals the
- * zero page: pages_identical(), where the architecture may refuse a page
- * (arm64 refuses MTE-tagged ones). A poisoned page is not read. With
- * @may_sleep, ksmd yields between pages.
+ * folio_identical_to_zero - the index of the first page of @folio, mapped
+ * at @lo, that does not equal the zero page, folio_nr_pages() if all do:
+ * pages_identical(), where the architecture may refuse a page (arm64
+ * refuses MTE-tagged ones). A poisoned page is not read. With @may_sleep,
+ * ksmd yields between pages.
  */
-static bool folio_identical_to_zero(struct folio *folio, unsigned long lo,
-				    bool may_sleep)
+static unsigned int folio_identical_to_zero(struct folio *folio,
+					    unsigned long lo, bool may_sleep)
 {
 	unsigned int i;
 
@@ -2724,11 +2773,11 @@ static bool folio_identical_to_zero(struct folio *folio, unsigned long lo,
 
 		if (PageHWPoison(page) ||
 		    !pages_identical(page, ZERO_PAGE(lo + i * PAGE_SIZE)))
-			return false;
+			break;
 		if (may_sleep)
 			cond_resched();
 	}
-	return true;
+	return i;
 }
 
 enum zero_folio_result {
@@ -2749,9 +2798,10 @@ enum zero_folio_result {
  * the pages of a zero run, is read once, after its PTEs are cleared and
  * flushed, under the page table lock: one lock hold, one flush and one mmu
  * notifier range. A folio that the sample took for zero but is not then
- * costs one flush, and leaves a hint that keeps the next scans from trying
- * again where only a folio zero-filled throughout may be merged or split;
- * elsewhere (@read_first) it is read in full first. A larger folio is not
+ * costs one flush, leaves a hint that keeps the next scans from trying
+ * again where only a folio zero-filled throughout may be merged or split,
+ * and a mark in ksm_zero_fooled that has it read in full first from then
+ * on, as it is elsewhere (@read_first). A larger folio is not
  * read under a spinlock: it is read in full, its PTEs are made read-only
  * and clean and flushed, it is read again without the lock, and its PTEs
  * are then replaced if they are still read-only and clean, with a second
@@ -2762,7 +2812,7 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 						   struct folio *folio,
 						   bool read_first)
 {
-	unsigned int i, nr = folio_nr_pages(folio);
+	unsigned int i, differs, nr = folio_nr_pages(folio);
 	struct mm_struct *mm = vma->vm_mm;
 	bool small = nr <= ZERO_RUN_MAX, ok = false;
 	enum zero_folio_result ret = ZERO_FOLIO_KEPT;
@@ -2771,6 +2821,8 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 	spinlock_t *ptl;	/* the page table lock of the folio */
 
 	lockdep_assert_held(&ksm_thread_mutex);
+	if (small && test_bit(zero_fooled_bit(folio), ksm_zero_fooled))
+		read_first = true;
 	if ((read_first || !small) && !folio_zero_filled(folio))
 		return ZERO_FOLIO_NOT_ZERO;
 	/* ksm_zero_run is ksmd's, under ksm_thread_mutex: free here. */
@@ -2786,7 +2838,7 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 							    folio, old);
 
 		folio_unlock(folio);
-		if (!protected || !folio_identical_to_zero(folio, lo, true) ||
+		if (!protected || folio_identical_to_zero(folio, lo, true) < nr ||
 		    !folio_trylock(folio))
 			goto out_free;
 	}
@@ -2803,9 +2855,9 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 	 * Poisoned since it was looked at? memory_failure() flags the page
 	 * before the folio.
 	 */
-	ok = !folio_contain_hwpoisoned_page(folio) &&
-	     (small ? folio_identical_to_zero(folio, lo, false) :
-		      !folio_any_page_hwpoison(folio));
+	differs = small ? folio_identical_to_zero(folio, lo, false) : nr;
+	ok = !folio_contain_hwpoisoned_page(folio) && differs == nr &&
+	     (small || !folio_any_page_hwpoison(folio));
 	for (i = 0; i < nr; i++) {
 		unsigned long a = lo + i * PAGE_SIZE;
 
@@ -2814,11 +2866,11 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 	}
 	if (!ok) {
 		/* Not zero, or only refused? The word that is not sets a hint. */
-		for (i = 0; small && i < nr; i++) {
-			if (!folio_page_zero_filled(folio, i, true)) {
-				ret = ZERO_FOLIO_NOT_ZERO;
-				break;
-			}
+		if (differs < nr &&
+		    !PageHWPoison(folio_page(folio, differs)) &&
+		    !folio_page_zero_filled(folio, differs, true)) {
+			__set_bit(zero_fooled_bit(folio), ksm_zero_fooled);
+			ret = ZERO_FOLIO_NOT_ZERO;
 		}
 		goto out_unlock;
 	}

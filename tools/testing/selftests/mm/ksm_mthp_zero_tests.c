@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../kselftest.h"
@@ -663,6 +664,87 @@ static void test_pte_mapped_thp(void)
 	result(ok, "a THP mapped by PTEs after mprotect() is given back whole");
 }
 
+/*
+ * Writes through /proc/self/mem to a read-only mapping (FOLL_FORCE, as a
+ * debugger's) while ksmd gives back THPs mapped by PTEs, zero-filled but
+ * for those writes. Such a write needs no fault on a read-only PTE of an
+ * exclusive anonymous page and leaves it read-only and clean: had ksmd
+ * only write-protected the folio before reading it again, it could map
+ * the zero page over a byte written after its read. A byte written must
+ * read back as written, whenever ksmd gives the folio back. Once ksmd has
+ * tried a folio, a write copies the page it writes (the folio is marked
+ * possibly shared): a first page copied out of its THP shows a try, as a
+ * THP given back does; with neither, the test skips.
+ */
+static void test_force_write(void)
+{
+	size_t nr = 8, k, rounds = 0, lost = 0, copied = 0;
+	long zero, thp;
+	struct counts before, d;
+	struct area a = { 0 };
+	struct timespec t0, t;
+	char v, got;
+	int fd;
+	bool ok;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	ok = setup() && only_size(pmdsize) && area_map(&a, pmdsize, nr);
+	fd = open("/proc/self/mem", O_RDWR);
+	if (!ok || fd < 0) {
+		area_unmap(&a);
+		if (fd >= 0)
+			close(fd);
+		ksft_test_result_skip("FOLL_FORCE writes: no THPs, or no /proc/self/mem\n");
+		return;
+	}
+	/* Each THP mapped by PTEs, then the whole area read-only. */
+	for (k = 0; ok && k < nr; k++)
+		ok = !mprotect(a.p + k * pmdsize + pagesize, pagesize, PROT_NONE);
+	ok = ok && !mprotect(a.p, a.size, PROT_READ) &&
+	     !madvise(a.p, a.size, MADV_MERGEABLE);
+	counts_read(&before, pmdsize);
+	ok = ok && ksm_sysfs_write("run", 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		v = (char)(rounds % 255 + 1);
+		for (k = 0; ok && k < nr; k++)
+			ok = pwrite(fd, &v, 1, (off_t)(a.p + k * pmdsize)) == 1;
+		usleep(1000);
+		for (k = 0; ok && k < nr; k++) {
+			ok = pread(fd, &got, 1, (off_t)(a.p + k * pmdsize)) == 1;
+			if (ok && got != v)
+				lost++;
+		}
+		v = 0;
+		for (k = 0; ok && k < nr; k++)
+			ok = pwrite(fd, &v, 1, (off_t)(a.p + k * pmdsize)) == 1;
+		usleep(1000 + rounds % 7 * 300);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (ok && t.tv_sec - t0.tv_sec < 5);
+	ksm_sysfs_write("run", 0);
+	close(fd);
+	counts_delta(&d, &before, pmdsize);
+	/* Its first page out of the THP, the rest still in it: copied. */
+	for (k = 0; k < nr; k++) {
+		page_kinds(a.p + k * pmdsize, 1, &zero, &thp);
+		if (thp)
+			continue;
+		page_kinds(a.p + k * pmdsize + 2 * pagesize, 1, &zero, &thp);
+		copied += thp;
+	}
+	ksft_print_msg("%zu rounds, %zu bytes lost, %ld of %zu THPs given back whole, ",
+		       rounds, lost, d.mthp_merged, nr);
+	ksft_print_msg("%zu first pages copied\n", copied);
+	area_unmap(&a);
+	if (ok && !lost && !d.mthp_merged && !copied) {
+		ksft_test_result_skip("FOLL_FORCE writes: ksmd tried no THP meanwhile\n");
+		return;
+	}
+	result(ok && !lost,
+	       "bytes written through /proc/self/mem while THPs are given back stay");
+}
+
 int main(void)
 {
 	char buf[128];
@@ -678,7 +760,7 @@ int main(void)
 	if (access("/proc/kpageflags", R_OK))
 		ksft_exit_skip("/proc/kpageflags is not readable (root needed)\n");
 	find_sizes();
-	ksft_set_plan(nr_sizes * 6 + (nr_sizes ? 2 : 0) + 2);
+	ksft_set_plan(nr_sizes * 6 + (nr_sizes ? 2 : 0) + 3);
 	for (i = 0; i < nr_sizes; i++)
 		if (!read_size_knob(sizes[i], "enabled", buf, sizeof(buf)))
 			selected(buf, saved_enabled[i], sizeof(saved_enabled[i]));
@@ -710,6 +792,7 @@ int main(void)
 		test_scope_all(sizes[i]);
 	}
 	test_pte_mapped_thp();
+	test_force_write();
 	ksft_test_result(ksm_sysfs_write_str("zero_pages_mthp_merged", "0") != 0,
 			 "zero_pages_mthp_merged is read-only\n");
 
