@@ -2208,14 +2208,15 @@ out_unlock:
  * (zero_large_folio_sample()). A PMD-mapped THP that is zero-filled
  * throughout is replaced by the huge zero page (merge_huge_zero_page()),
  * with the rules of the small pages: it is read in full, then its PMD is
- * write-protected and flushed before it is read again, and cleared and
- * flushed before the folio's references are counted, nothing but the
- * mapping may hold the folio, and
- * the vma must be one where a read fault could have placed the huge zero
- * page. The PMD is marked dirty to tell it from a huge zero page mapped by
- * a read fault (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero
- * pages, and when it is split, by a write or to unmerge it, its PTEs
- * become KSM zero pages.
+ * write-protected and flushed (and the THP marked possibly shared where
+ * only that makes a write fault, see zero_check_must_share()) before it is
+ * read again, and cleared and flushed before the folio's references are
+ * counted, nothing but the mapping may hold the folio, and the vma must be
+ * one where a read fault could have placed the huge zero page. The PMD
+ * is marked dirty to tell it from a huge zero page mapped by a read fault
+ * (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero pages, and when
+ * it is split, by a write or to unmerge it, its PTEs become KSM zero
+ * pages.
  *
  * A large folio mapped by PTEs (an mTHP, or a THP whose PMD was split by a
  * partial mprotect(), mremap() or munmap()) that is zero-filled throughout,
@@ -2224,12 +2225,13 @@ out_unlock:
  * page in one step, with one page table lock hold, one TLB flush and one
  * mmu notifier range, and the folio is freed without split_folio(), which
  * would lock it, walk its rmap and remap it page by page. The rules are
- * those of a zero run, for the whole folio: it is read in full first, its
- * PTEs are cleared and flushed before its references are counted and it
- * is compared with the zero page, and nothing but its mappings may hold
- * it. A folio of more than ZERO_RUN_MAX pages is not read under the page
- * table lock: its PTEs are write-protected and flushed first, as the PMD of
- * a THP is, which costs a second flush. Such folios count in
+ * those of a zero run, for the whole folio: its PTEs are cleared and
+ * flushed before its references are counted and it is compared with the
+ * zero page, and nothing but its mappings may hold it. A folio of more
+ * than ZERO_RUN_MAX pages is not read under the page table lock: it is
+ * read, its PTEs are write-protected and flushed (its pages marked
+ * possibly shared where zero_check_must_share()), as the PMD of a THP is,
+ * and it is read again, which costs a second flush. Such folios count in
  * zero_pages_mthp_merged, their pages as KSM zero pages; a folio that fails
  * is kept, not split, since the next scan may not meet the failure again.
  *
@@ -2313,15 +2315,15 @@ static struct zero_hint {
 } ksm_zero_hints[1 << ZERO_HINT_BITS];
 
 /*
- * Large folios of up to ZERO_RUN_MAX pages that a sample took for zero-filled
- * and that were found not to be only once their PTEs were cleared and
- * flushed, marked by a hash of their first pfn. The hints above are few and
- * are replaced; a mark is kept, and makes merge_zero_pte_folio() read such a
- * folio in full before it clears anything, so that a folio that fools the
- * sample costs one TLB flush and one mmu notifier range (KVM zaps its
- * mappings), not one on every scan. A mark that a later folio inherits
- * costs that folio one more read, nothing else. ksmd alone uses them, under
- * ksm_thread_mutex.
+ * Marks, by a hash of the first pfn, of large folios of up to ZERO_RUN_MAX
+ * pages that a sample took for zero-filled but that were not, as found once
+ * their PTEs had been cleared and flushed. The hints above are few and are
+ * replaced; a mark stays until a folio that bears it is given back, and
+ * makes merge_zero_pte_folio() read such a folio in full before it clears
+ * anything, so that a folio that fools the sample costs one TLB flush and
+ * one mmu notifier range (KVM zaps its mappings), not one on every scan.
+ * A mark that another folio shares costs it a read in full before each
+ * try, nothing else. ksmd alone uses them, under ksm_thread_mutex.
  */
 #define ZERO_FOOLED_BITS	15
 static DECLARE_BITMAP(ksm_zero_fooled, 1 << ZERO_FOOLED_BITS);
@@ -2497,16 +2499,41 @@ static bool folio_zero_filled(struct folio *folio)
 }
 
 /*
+ * zero_check_must_share - whether a large folio of @vma that is
+ * write-protected for the check that it is zero-filled must also be marked
+ * possibly shared
+ *
+ * ksmd reads the folio again without a lock once its PTEs (or PMD) are
+ * read-only, clean and flushed, and takes them still read-only and clean,
+ * mapping the same folio, for proof that it was not written since. In a
+ * writable vma a write faults and leaves its entry writable and dirty, and
+ * a folio that reclaim unmaps comes back writable at its next fault. As
+ * long as the folio's pages are exclusive, two things break the proof:
+ * GUP with FOLL_FORCE (ptrace, /proc/<pid>/mem) writes through a read-only
+ * entry without a fault in a vma that may be written but is not writable
+ * (can_follow_write_pte(), can_follow_write_pmd()), and where soft-dirty
+ * is tracked a read fault maps a folio back from the swap cache read-only
+ * and clean (do_swap_page()). There the pages are marked shared, as
+ * write_protect_page() leaves a small page: a shared page is only written
+ * after a fault that copies it while ksmd holds its reference, which
+ * changes the entry. Elsewhere they stay exclusive, so that a write after
+ * a failed try reuses the folio rather than copying pages or splitting it.
+ */
+static bool zero_check_must_share(struct vm_area_struct *vma)
+{
+	return !(vma->vm_flags & VM_WRITE) || vma_soft_dirty_enabled(vma);
+}
+
+/*
  * write_protect_huge_pmd - make the PMD that maps @folio at @haddr read-only
  * and clean, so that a write to @folio faults and its content can be checked
  * without the PMD lock; the PMD is left in *@orig
  *
  * As write_protect_page() does for a PTE, always with a flush, so that no
- * GUP-fast can pin @folio once it is counted, and the THP is marked
- * possibly shared: GUP with FOLL_FORCE would write through a read-only PMD
- * of an exclusive THP without a fault (see large_folio_wrprotect_ptes()).
- * A later write fault reuses the THP once ksmd has dropped its reference;
- * before, it splits the PMD and copies the page it writes. Returns false if
+ * GUP-fast can pin @folio once it is counted, and with the THP marked
+ * possibly shared where zero_check_must_share(): a write fault reuses it
+ * then once ksmd has dropped its reference; before, it splits the PMD and
+ * copies the page it writes. Returns false if
  * @folio is no longer mapped there, or is held by something but its
  * mappings: under the folio lock, held by the caller, the count is exact;
  * merge_huge_zero_page() counts again before it replaces the PMD.
@@ -2535,7 +2562,7 @@ static bool write_protect_huge_pmd(struct vm_area_struct *vma,
 	 */
 	entry = pmdp_invalidate(vma, haddr, pmd);
 	if (!folio_refs_explained(folio, 1) ||
-	    (PageAnonExclusive(&folio->page) &&
+	    (zero_check_must_share(vma) && PageAnonExclusive(&folio->page) &&
 	     folio_try_share_anon_rmap_pmd(folio, &folio->page))) {
 		set_pmd_at(mm, haddr, pmd, entry);
 		goto unlock;
@@ -2695,24 +2722,15 @@ static bool large_folio_ptes_clear(struct vm_area_struct *vma, pte_t *ptep,
 
 /*
  * large_folio_wrprotect_ptes - make the PTEs that map the large folio @folio
- * at @lo read-only and clean, and its pages possibly shared, as
- * write_protect_huge_pmd() does for a PMD, so that its content can be
- * checked without the page table lock. @folio is locked; @old is room for
- * its PTEs.
+ * at @lo read-only and clean, and its pages possibly shared where
+ * zero_check_must_share(), as write_protect_huge_pmd() does for a PMD, so
+ * that its content can be checked without the page table lock. @folio is
+ * locked; @old is room for its PTEs.
  *
- * Read-only is not enough: GUP with FOLL_FORCE writes through a read-only
- * PTE of an exclusive anonymous page, without a fault, in a vma that may
- * be written but is not writable (can_follow_write_pte()), and reclaim
- * with a read fault can map the same folio back read-only and clean after
- * a write. Once its pages are shared, as write_protect_page() leaves a
- * small page, a page of it is only written after a fault that copies it
- * (a large folio is never reused, see wp_can_reuse_anon_folio()), so a
- * PTE that still maps it read-only and clean proves it unwritten.
- *
- * If the merge fails after this, the PTEs stay read-only and the pages
- * shared: a write then copies the page it writes, as after fork(). Only a
- * write during the attempt, or a pin, makes it fail, and a folio written in
- * part is not tried again.
+ * If the merge fails after this (a write, a pin, a folio lock or a
+ * reference that reclaim, compaction or GUP-fast held for a moment, a
+ * racing MADV_DONTNEED), the PTEs stay read-only: a write faults, and
+ * reuses its page, or copies it where the pages were marked shared.
  */
 static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
 				       pmd_t *pmd, unsigned long lo,
@@ -2723,7 +2741,7 @@ static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
 	struct mmu_notifier_range range;
 	pte_t *ptep;
 	spinlock_t *ptl;	/* the page table lock of the folio */
-	bool ok = false;
+	bool ok = false, share;
 
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, mm, lo,
 				lo + nr * PAGE_SIZE);
@@ -2734,12 +2752,17 @@ static bool large_folio_wrprotect_ptes(struct vm_area_struct *vma,
 	if (!large_folio_ptes_clear(vma, ptep, lo, folio, false, old))
 		goto unlock;
 	ok = true;
+	share = zero_check_must_share(vma);
 	for (i = 0; i < nr; i++) {
 		struct page *page = folio_page(folio, i);
 		pte_t pte = old[i];
 
-		/* Cannot fail: the references were exact after the flush. */
-		if (PageAnonExclusive(page) &&
+		/*
+		 * Fails only against a GUP-fast that read a PTE before the
+		 * clear, which backs off: the pages are left as they are,
+		 * shared or not, read-only either way.
+		 */
+		if (ok && share && PageAnonExclusive(page) &&
 		    folio_try_share_anon_rmap_pte(folio, page))
 			ok = false;
 		if (pte_dirty(pte))
@@ -2814,14 +2837,15 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 {
 	unsigned int i, differs, nr = folio_nr_pages(folio);
 	struct mm_struct *mm = vma->vm_mm;
-	bool small = nr <= ZERO_RUN_MAX, ok = false;
+	bool small = nr <= ZERO_RUN_MAX, ok = false, fooled;
 	enum zero_folio_result ret = ZERO_FOLIO_KEPT;
 	struct mmu_notifier_range range;
 	pte_t *old, *ptep;
 	spinlock_t *ptl;	/* the page table lock of the folio */
 
 	lockdep_assert_held(&ksm_thread_mutex);
-	if (small && test_bit(zero_fooled_bit(folio), ksm_zero_fooled))
+	fooled = small && test_bit(zero_fooled_bit(folio), ksm_zero_fooled);
+	if (fooled)
 		read_first = true;
 	if ((read_first || !small) && !folio_zero_filled(folio))
 		return ZERO_FOLIO_NOT_ZERO;
@@ -2874,6 +2898,9 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 		}
 		goto out_unlock;
 	}
+	/* Whatever folio left the mark, this one was zero: no longer needed. */
+	if (fooled)
+		__clear_bit(zero_fooled_bit(folio), ksm_zero_fooled);
 	folio_remove_rmap_ptes(folio, &folio->page, nr, vma);
 	if (!folio_mapped(folio))
 		folio_free_swap(folio);
