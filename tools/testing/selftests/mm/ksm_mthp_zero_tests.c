@@ -53,12 +53,52 @@ static const char *const saved_knobs[] = {
 
 static long saved[ARRAY_SIZE(saved_knobs)];
 
+/*
+ * vm.compaction_proactiveness, set to 0 while the tests run so that
+ * kcompactd does not compact on its own (see "compacted"); -1 if unknown.
+ */
+#define PROACTIVENESS "/proc/sys/vm/compaction_proactiveness"
+static int saved_proactiveness = -1;
+
+static int proactiveness_read(void)
+{
+	FILE *f = fopen(PROACTIVENESS, "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void proactiveness_write(int v)
+{
+	FILE *f = fopen(PROACTIVENESS, "w");
+
+	if (f) {
+		fprintf(f, "%d\n", v);
+		fclose(f);
+	}
+}
+
 /* Set by area_map() when a test could not have the folios it maps. */
 static bool no_folios;
 
 /*
+ * Set by counts_delta() when a folio of the test's size was split while
+ * compaction isolated pages: compaction migrates large folios below a
+ * pageblock's size (256 MiB ones with 64 KiB pages, whose pageblock is
+ * 512 MiB), and migration splits a large folio that it cannot place
+ * whole (migrate_pages_batch()).
+ */
+static bool compacted;
+
+/*
  * The result of a test: a skip if it failed for want of folios of its
- * size (memory too fragmented for them), which is the allocator's doing.
+ * size (memory too fragmented for them), which is the allocator's doing,
+ * or after a split while compaction ran, which is compaction's.
  */
 static void result(bool ok, const char *fmt, ...)
 {
@@ -70,9 +110,12 @@ static void result(bool ok, const char *fmt, ...)
 	va_end(ap);
 	if (!ok && no_folios)
 		ksft_test_result_skip("%s: the folios could not be allocated\n", msg);
+	else if (!ok && compacted)
+		ksft_test_result_skip("%s: a folio split while compaction ran\n", msg);
 	else
 		ksft_test_result(ok, "%s\n", msg);
 	no_folios = false;
+	compacted = false;
 }
 
 /* hugepages-<size in kB>kB/<name> of the THP directory, into @buf. */
@@ -204,6 +247,8 @@ static void restore(void)
 		write_size_knob(pmdsize, "enabled", saved_enabled[MAX_SIZES]);
 	ksm_sysfs_write_str("zero_pages_scope", "mergeable");
 	ksm_sysfs_restore(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
+	if (saved_proactiveness >= 0)
+		proactiveness_write(saved_proactiveness);
 }
 
 /* The /proc/kpageflags of the page mapped at @addr, 0 if none. */
@@ -267,7 +312,7 @@ static bool setup(void)
 
 /* What the counters said before a test, to compare with after. */
 struct counts {
-	long zero, merged, mthp_merged, own, splits;
+	long zero, merged, mthp_merged, own, splits, isolated;
 };
 
 static void counts_read(struct counts *c, size_t size)
@@ -277,6 +322,7 @@ static void counts_read(struct counts *c, size_t size)
 	c->mthp_merged = ksm_sysfs_read("zero_pages_mthp_merged");
 	c->own = ksm_stat_read(getpid(), "ksm_zero_pages");
 	c->splits = size_stat(size, "split");
+	c->isolated = vmstat_read("compact_isolated");
 }
 
 static void counts_delta(struct counts *d, const struct counts *before,
@@ -288,8 +334,14 @@ static void counts_delta(struct counts *d, const struct counts *before,
 	d->mthp_merged -= before->mthp_merged;
 	d->own -= before->own;
 	d->splits -= before->splits;
+	d->isolated -= before->isolated;
 	ksft_print_msg("ksm_zero_pages %+ld, merged %+ld, mthp %+ld, ksm_stat %+ld, splits %+ld\n",
 		       d->zero, d->merged, d->mthp_merged, d->own, d->splits);
+	if (d->splits > 0 && d->isolated > 0) {
+		ksft_print_msg("compaction isolated %ld pages meanwhile\n",
+			       d->isolated);
+		compacted = true;
+	}
 }
 
 /* An area of @size-folios, with its mapping and size. */
@@ -678,7 +730,8 @@ static void test_pte_mapped_thp(void)
  */
 static void test_force_write(void)
 {
-	size_t nr = 8, k, rounds = 0, lost = 0, copied = 0;
+	size_t nr = pmdsize > (32UL << 20) ? 2 : 8;	/* 1 GiB at 64K pages */
+	size_t k, rounds = 0, lost = 0, copied = 0;
 	long zero, thp;
 	struct counts before, d;
 	struct area a = { 0 };
@@ -768,6 +821,9 @@ int main(void)
 		selected(buf, saved_enabled[MAX_SIZES], sizeof(saved_enabled[0]));
 	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksm_sysfs_write("smart_scan", 0);
+	saved_proactiveness = proactiveness_read();
+	if (saved_proactiveness > 0)
+		proactiveness_write(0);
 	ksft_print_msg("%d mTHP sizes below the PMD's %zu kB\n", nr_sizes,
 		       pmdsize >> 10);
 
