@@ -171,15 +171,12 @@ step_series_tree() {
 	grep -v 'carries the series' "$OUT/src/apply.log" >&2 || true
 }
 
-# build_kernel SRC BUILD FRAGMENT...: tinyconfig plus the fragments, out of
-# tree, with ccache. The config is remade only when a fragment changed.
-# KARCH (default x86_64), KCROSS (CROSS_COMPILE) and KIMAGE (default
-# bzImage) build for another architecture.
-build_kernel() {
+# config_kernel SRC BUILD FRAGMENT...: the .config of build_kernel
+# (tinyconfig plus the fragments, remade only when a fragment changed).
+config_kernel() {
 	local src=$1 build=$2
 	shift 2
 	local frag sum arch=${KARCH:-x86_64} cross=${KCROSS:-}
-	local image=${KIMAGE:-bzImage}
 	mkdir -p "$build"
 	sum=$(cat "$@" | sha256sum | cut -d' ' -f1)
 	if [ "$(cat "$build/.fragment-sum" 2>/dev/null)" != "$sum" ]; then
@@ -200,6 +197,16 @@ build_kernel() {
 		done
 		echo "$sum" > "$build/.fragment-sum"
 	fi
+}
+
+# build_kernel SRC BUILD FRAGMENT...: tinyconfig plus the fragments, out of
+# tree, with ccache. The config is remade only when a fragment changed.
+# KARCH (default x86_64), KCROSS (CROSS_COMPILE) and KIMAGE (default
+# bzImage) build for another architecture.
+build_kernel() {
+	local src=$1 build=$2
+	local arch=${KARCH:-x86_64} cross=${KCROSS:-} image=${KIMAGE:-bzImage}
+	config_kernel "$@"
 	log "building the kernel in $build"
 	if ! make -s -C "$src" O="$build" ARCH="$arch" CROSS_COMPILE="$cross" \
 			CC="ccache ${cross}gcc" -j"$JOBS" "$image" > "$build/build.log" 2>&1; then
@@ -1568,6 +1575,30 @@ put_series_back() {
 		echo "run.sh: could not put the series back into $OUT/src/series" >&2
 }
 
+# save_series_times TREE: a copy of the series' files of TREE with their
+# modification times, in $OUT/patches/times. keep_series_times TREE gives
+# each file of TREE that has the same content again its saved time, so
+# that make does not see it as changed.
+save_series_times() {
+	local tree=$1 f
+	rm -rf "$OUT/patches/times"
+	mkdir -p "$OUT/patches/times"
+	for f in $(manifest_files); do
+		[ ! -e "$tree/$f" ] ||
+			(cd "$tree" && cp -p --parents "$f" "$OUT/patches/times/")
+	done
+}
+
+keep_series_times() {
+	local tree=$1 f
+	for f in $(manifest_files); do
+		[ -e "$OUT/patches/times/$f" ] && [ -e "$tree/$f" ] &&
+			cmp -s "$OUT/patches/times/$f" "$tree/$f" &&
+			touch -r "$OUT/patches/times/$f" "$tree/$f"
+	done
+	return 0
+}
+
 # report_new WHAT NEW OK: "WHAT: FAIL, new warnings:" and the lines NEW,
 # and a failure, if there are any; else the line OK.
 report_new() {
@@ -1582,19 +1613,33 @@ report_new() {
 # check_each_patch: the tree after each patch builds. The states of
 # make patches go in turn into the series tree (put back by apply.sh
 # afterwards, and left at the last patch, which is the series): bzImage of
-# the test kernel's configuration, with no warning about a file the
-# series touches, and the KSM selftests of that state compiled. Sparse
-# (C=2) on mm/ksm.o runs at the base's state and at the last one.
+# kernel.config (the benchmark's configuration: KSM, THP, NUMA, swap,
+# userfaultfd, soft-dirty; not the debug options of the test kernel, which
+# build the final tree in step_kernel), in its own build directory, with
+# no warning about a file the series touches, and the KSM selftests of
+# that state compiled. Sparse (C=2) on mm/ksm.o runs at the base's state
+# and at the last one.
+#
+# Why not the test kernel's configuration: the patches before the one that
+# changes include/linux/mm.h compile every object with the base's mm.h,
+# which nothing else builds, so that each configuration costs two cold
+# builds of the whole kernel. With KASAN and lockdep that was 21 minutes
+# of make check's 41 on a fresh clone; without them about half.
 check_each_patch() {
-	local p=$OUT/patches tree=$OUT/src/series build=$OUT/build/series
+	local p=$OUT/patches tree=$OUT/src/series build=$OUT/build/patches
 	local names n st rc=0 t ok tests
 	local mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
 	local cflags="-Wall -O2 -U_FORTIFY_SOURCE -fsyntax-only
-		-I$tree/tools/testing/selftests -I$build/hdr/include
+		-I$tree/tools/testing/selftests -I$OUT/build/series/hdr/include
 		-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
 	mapfile -t names < "$p/states/names"
+	config_kernel "$tree" "$build" "$h/kernel.config"
+	# The series' files with their times, put back at the end with the
+	# series (keep_series_times): the test kernel's build then finds them
+	# unchanged, as they are, and does not rebuild the whole kernel.
+	save_series_times "$tree"
 	# However this ends, the series tree is the series again.
-	trap 'put_series_back' EXIT
+	trap 'put_series_back; keep_series_times "$OUT/src/series"' EXIT
 	put_state "$p/states/00" "$tree"
 	log "sparse (C=2) on mm/ksm.o of the base"
 	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-base.log" 2>&1 || true
