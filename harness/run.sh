@@ -7,7 +7,9 @@
 #           ARCH=arm64 also what make test ARCH=arm64 needs
 #   check-deps  install what make check needs beyond that (CHECK_PACKAGES)
 #   base    unpack and verify the pinned base tree in out/src/base
-#   kernel  apply the series to out/src/series and build the test kernel
+#   kernel  apply the series to out/src/series and build the test kernel;
+#           ARCH=arm64 [PAGE_SIZE=N]: the arm64 test kernel of make test
+#           ARCH=arm64 alone
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary;
 #           with KCSAN=1 the KCSAN kernel in out/build/series-kcsan, the KSM
 #           lines of tests.list and 300 s of stress, KCSAN reports listed
@@ -148,7 +150,8 @@ step_base() {
 		log "verifying $tarball"
 		echo "$tarball_sum  $tarball" | sha256sum -c --quiet - ||
 			die "$tarball is not the tarball of linux-source-6.12 $pkg_version"
-		rm -rf "$base" "$OUT/src/series" "$OUT/src/.base-ok" "$OUT/patches/base.git" \
+		rm -rf "$base" "$OUT/src/series" "$OUT/src/patches" "$OUT/src/.base-ok" \
+			"$OUT/patches/base.git" \
 			"$OUT/patches/base-files.git" \
 			"$OUT/patches/am"
 		log "unpacking the base tree"
@@ -219,6 +222,10 @@ build_kernel() {
 }
 
 step_kernel() {
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		step_kernel_arm64
+		return
+	fi
 	step_series_tree
 	build_kernel "$OUT/src/series" "$OUT/build/series" "$h/kernel.config" \
 		"$h/debug.config"
@@ -1013,6 +1020,19 @@ arm64_sysroot() {
 		die "the arm64 packages did not unpack into $ARM64_SYSROOT"
 }
 
+# The arm64 test kernel of make test ARCH=arm64 PAGE_SIZE=N, alone (make
+# kernel ARCH=arm64 PAGE_SIZE=N): .ci/run builds it while the x86_64 guest
+# runs.
+step_kernel_arm64() {
+	arm64_sysroot
+	step_series_tree
+	local b=$OUT/build/series-arm64-${GUEST_PAGE_SIZE%K}k
+	DEBUG=1 arm64_common_config "$b"
+	KARCH=arm64 KCROSS=aarch64-linux-gnu- KIMAGE=Image \
+		build_kernel "$OUT/src/series" "$b" "$b/common.config" \
+		"$h/arm64.config"
+}
+
 # make test ARCH=arm64 PAGE_SIZE=4K|16K|64K: the series kernel cross-built
 # for arm64 (kernel.config and debug.config less their x86-only options,
 # arm64.config, the page size) in out/build/series-arm64-<N>k, booted in
@@ -1021,14 +1041,9 @@ arm64_sysroot() {
 # make test KCSAN=1) and the arm64 tests (ksm_mte_tests).
 step_test_arm64() {
 	[ "${KCSAN:-0}" = 0 ] || die "KCSAN=1 is for x86_64 only"
-	arm64_sysroot
-	step_series_tree
+	step_kernel_arm64
 	local ps=${GUEST_PAGE_SIZE%K}k
 	local which=series-arm64-$ps b=$OUT/build/series-arm64-$ps
-	DEBUG=1 arm64_common_config "$b"
-	KARCH=arm64 KCROSS=aarch64-linux-gnu- KIMAGE=Image \
-		build_kernel "$OUT/src/series" "$b" "$b/common.config" \
-		"$h/arm64.config"
 	local list=$b/tests.list
 	{
 		echo "# make test ARCH=arm64: the KSM lines of harness/tests.list"
@@ -1575,30 +1590,6 @@ put_series_back() {
 		echo "run.sh: could not put the series back into $OUT/src/series" >&2
 }
 
-# save_series_times TREE: a copy of the series' files of TREE with their
-# modification times, in $OUT/patches/times. keep_series_times TREE gives
-# each file of TREE that has the same content again its saved time, so
-# that make does not see it as changed.
-save_series_times() {
-	local tree=$1 f
-	rm -rf "$OUT/patches/times"
-	mkdir -p "$OUT/patches/times"
-	for f in $(manifest_files); do
-		[ ! -e "$tree/$f" ] ||
-			(cd "$tree" && cp -p --parents "$f" "$OUT/patches/times/")
-	done
-}
-
-keep_series_times() {
-	local tree=$1 f
-	for f in $(manifest_files); do
-		[ -e "$OUT/patches/times/$f" ] && [ -e "$tree/$f" ] &&
-			cmp -s "$OUT/patches/times/$f" "$tree/$f" &&
-			touch -r "$OUT/patches/times/$f" "$tree/$f"
-	done
-	return 0
-}
-
 # report_new WHAT NEW OK: "WHAT: FAIL, new warnings:" and the lines NEW,
 # and a failure, if there are any; else the line OK.
 report_new() {
@@ -1611,42 +1602,55 @@ report_new() {
 }
 
 # check_each_patch: the tree after each patch builds. The states of
-# make patches go in turn into the series tree (put back by apply.sh
-# afterwards, and left at the last patch, which is the series): bzImage of
-# kernel.config (the benchmark's configuration: KSM, THP, NUMA, swap,
-# userfaultfd, soft-dirty; not the debug options of the test kernel, which
-# build the final tree in step_kernel), in its own build directory, with
-# no warning about a file the series touches, and the KSM selftests of
-# that state compiled. Sparse (C=2) on mm/ksm.o runs at the base's state
-# and at the last one.
+# make patches go in turn into a tree: a bzImage with no warning about a
+# file the series touches, and the KSM selftests of that state compiled.
+# Sparse (C=2) on mm/ksm.o runs at the base's state and at the last one.
 #
-# Why not the test kernel's configuration: the patches before the one that
-# changes include/linux/mm.h compile every object with the base's mm.h,
-# which nothing else builds, so that each configuration costs two cold
-# builds of the whole kernel. With KASAN and lockdep that was 21 minutes
-# of make check's 41 on a fresh clone; without them about half.
+# Which tree and configuration: a state whose headers (include/) are
+# already the series' goes into the series tree and builds in the test
+# kernel's build directory, where the build of the final tree
+# (step_kernel) has left every object but those of the files that differ,
+# and ccache has the rest; the series tree is left at the last state,
+# which is the series, as make test finds it. The states before (those
+# before the patch that changes include/linux/mm.h) compile every object
+# with the base's headers, which nothing else builds. They go into a tree
+# of their own, out/src/patches (hard links to the base, written by
+# rename as the series tree), and build harness/patches.config in
+# out/build/patches: every option the series' code depends on, without
+# the drivers and the debug instrumentation of the test kernel. With one
+# tree for both, the series' headers, written back at the first of the
+# later states, were new to make, and the test kernel's directory
+# rebuilt every object (from ccache: 3.5 minutes). All in the test
+# kernel's configuration, these builds took 21 minutes of a fresh clone's
+# make check, 10 of them the first patch; patches.config builds cold in 6.
 check_each_patch() {
-	local p=$OUT/patches tree=$OUT/src/series build=$OUT/build/patches
-	local names n st rc=0 t ok tests
-	local mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
-	local cflags="-Wall -O2 -U_FORTIFY_SOURCE -fsyntax-only
-		-I$tree/tools/testing/selftests -I$OUT/build/series/hdr/include
-		-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
+	local p=$OUT/patches series=$OUT/src/series ptree=$OUT/src/patches
+	local tiny=$OUT/build/patches names n st rc=0 t ok tests tree build last cfg mk
+	local cflags
 	mapfile -t names < "$p/states/names"
-	config_kernel "$tree" "$build" "$h/kernel.config"
-	# The series' files with their times, put back at the end with the
-	# series (keep_series_times): the test kernel's build then finds them
-	# unchanged, as they are, and does not rebuild the whole kernel.
-	save_series_times "$tree"
+	last=$(printf %02d $((${#names[@]} - 1)))
+	[ -d "$ptree" ] || cp -al "$OUT/src/base" "$ptree"
+	put_state "$p/states/00" "$ptree"
+	config_kernel "$ptree" "$tiny" "$h/patches.config"
 	# However this ends, the series tree is the series again.
-	trap 'put_series_back; keep_series_times "$OUT/src/series"' EXIT
-	put_state "$p/states/00" "$tree"
+	trap 'put_series_back' EXIT
+	tree=$ptree build=$tiny
+	mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
 	log "sparse (C=2) on mm/ksm.o of the base"
 	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-base.log" 2>&1 || true
 	grep -E '(warning|error):' "$build/sparse-base.log" > "$build/sparse-base.diags" || true
 	for ((n = 1; n < ${#names[@]}; n++)); do
 		st=$(printf %02d "$n")
+		if diff -rq "$p/states/$st/include" "$p/states/$last/include" >/dev/null 2>&1; then
+			tree=$series build=$OUT/build/series cfg="test kernel config"
+		else
+			tree=$ptree build=$tiny cfg=patches.config
+		fi
 		put_state "$p/states/$st" "$tree"
+		mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
+		cflags="-Wall -O2 -U_FORTIFY_SOURCE -fsyntax-only
+			-I$tree/tools/testing/selftests -I$OUT/build/series/hdr/include
+			-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
 		if ! "${mk[@]}" bzImage > "$build/patch-$st.log" 2>&1; then
 			echo "patch $st: FAIL, does not build (log: $build/patch-$st.log)"
 			grep -E 'error:' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
@@ -1669,7 +1673,7 @@ check_each_patch() {
 			tests=$((tests + 1))
 		done
 		if [ $ok = 1 ]; then
-			echo "patch $st: builds, no warning; $tests KSM selftests compile (${names[n]})"
+			echo "patch $st: builds ($cfg), no warning; $tests KSM selftests compile (${names[n]})"
 		else
 			echo "patch $st: FAIL, warnings (log: $build/patch-$st.log)"
 			grep -E '(warning|error):' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
@@ -1677,6 +1681,9 @@ check_each_patch() {
 		fi
 	done
 	log "sparse (C=2) on mm/ksm.o of the series"
+	put_state "$p/states/$last" "$ptree"
+	tree=$ptree build=$tiny
+	mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
 	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-series.log" 2>&1 || rc=1
 	grep -E '(warning|error):' "$build/sparse-series.log" > "$build/sparse-series.diags" || true
 	# The warnings of harness/series/sparse-known are accepted, by function.
@@ -1892,12 +1899,12 @@ step_check_cross() {
 	return $rc
 }
 
-# ARCH=arm64 is for make test, make bench and make deps; the other steps
-# build and boot x86_64.
+# ARCH=arm64 is for make test, make kernel, make bench and make deps; the
+# other steps build and boot x86_64.
 if [ "$GUEST_ARCH" = arm64 ]; then
 	case "${1:-}" in
-	deps | test | bench) ;;
-	*) die "ARCH=arm64 is for make test, make bench and make deps only" ;;
+	deps | kernel | test | bench) ;;
+	*) die "ARCH=arm64 is for make test, make kernel, make bench and make deps only" ;;
 	esac
 fi
 case "${1:-}" in
