@@ -62,10 +62,12 @@ case $GUEST_PAGE_SIZE in
 *) printf 'run.sh: PAGE_SIZE must be 4K, 16K or 64K\n' >&2; exit 2 ;;
 esac
 # arm64: a 64K-page kernel's PMD THP is 512 MiB, and KASAN's shadow takes
-# an eighth: 6 GiB let the THP tests map a few of them, 8 GiB at 64K (the
-# fault tests map three at once, half the memory is ZONE_MOVABLE).
+# an eighth: 6 GiB let the THP tests map a few of them, 12 GiB at 64K (the
+# fault tests map three at once, half the memory is ZONE_MOVABLE, and each
+# THP they poison leaves a 512 MiB block that can never be a THP again:
+# with 8 GiB the last two poison cases found none).
 if [ "$GUEST_ARCH" = arm64 ] && [ "$GUEST_PAGE_SIZE" = 64K ]; then
-	GUEST_MEM=${GUEST_MEM:-8G}
+	GUEST_MEM=${GUEST_MEM:-12G}
 elif [ "$GUEST_ARCH" = arm64 ]; then
 	GUEST_MEM=${GUEST_MEM:-6G}
 else
