@@ -1625,9 +1625,15 @@ report_new() {
 # rebuilt every object (from ccache: 3.5 minutes). All in the test
 # kernel's configuration, these builds took 21 minutes of a fresh clone's
 # make check, 10 of them the first patch; patches.config builds cold in 6.
+# patch_make TREE BUILD TARGET...: make of the x86_64 kernel in TREE, out of
+# tree in BUILD, with ccache.
+patch_make() {
+	make -s -C "$1" O="$2" ARCH=x86_64 CC="ccache gcc" -j"$JOBS" "${@:3}"
+}
+
 check_each_patch() {
 	local p=$OUT/patches series=$OUT/src/series ptree=$OUT/src/patches
-	local tiny=$OUT/build/patches names n st rc=0 t ok tests tree build last cfg mk
+	local tiny=$OUT/build/patches names n st rc=0 t ok tests tree build last cfg
 	local cflags
 	mapfile -t names < "$p/states/names"
 	last=$(printf %02d $((${#names[@]} - 1)))
@@ -1636,11 +1642,9 @@ check_each_patch() {
 	config_kernel "$ptree" "$tiny" "$h/patches.config"
 	# However this ends, the series tree is the series again.
 	trap 'put_series_back' EXIT
-	tree=$ptree build=$tiny
-	mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
 	log "sparse (C=2) on mm/ksm.o of the base"
-	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-base.log" 2>&1 || true
-	grep -E '(warning|error):' "$build/sparse-base.log" > "$build/sparse-base.diags" || true
+	patch_make "$ptree" "$tiny" C=2 mm/ksm.o > "$tiny/sparse-base.log" 2>&1 || true
+	grep -E '(warning|error):' "$tiny/sparse-base.log" > "$tiny/sparse-base.diags" || true
 	for ((n = 1; n < ${#names[@]}; n++)); do
 		st=$(printf %02d "$n")
 		if diff -rq "$p/states/$st/include" "$p/states/$last/include" >/dev/null 2>&1; then
@@ -1649,11 +1653,10 @@ check_each_patch() {
 			tree=$ptree build=$tiny cfg=patches.config
 		fi
 		put_state "$p/states/$st" "$tree"
-		mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
 		cflags="-Wall -O2 -U_FORTIFY_SOURCE -fsyntax-only
 			-I$tree/tools/testing/selftests -I$OUT/build/series/hdr/include
 			-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
-		if ! "${mk[@]}" bzImage > "$build/patch-$st.log" 2>&1; then
+		if ! patch_make "$tree" "$build" bzImage > "$build/patch-$st.log" 2>&1; then
 			echo "patch $st: FAIL, does not build (log: $build/patch-$st.log)"
 			grep -E 'error:' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
 			rc=1
@@ -1684,15 +1687,13 @@ check_each_patch() {
 	done
 	log "sparse (C=2) on mm/ksm.o of the series"
 	put_state "$p/states/$last" "$ptree"
-	tree=$ptree build=$tiny
-	mk=(make -s -C "$tree" O="$build" ARCH=x86_64 CC="ccache gcc" -j"$JOBS")
-	"${mk[@]}" C=2 mm/ksm.o > "$build/sparse-series.log" 2>&1 || rc=1
-	grep -E '(warning|error):' "$build/sparse-series.log" > "$build/sparse-series.diags" || true
+	patch_make "$ptree" "$tiny" C=2 mm/ksm.o > "$tiny/sparse-series.log" 2>&1 || rc=1
+	grep -E '(warning|error):' "$tiny/sparse-series.log" > "$tiny/sparse-series.diags" || true
 	# The warnings of harness/series/sparse-known are accepted, by function.
-	t=$(new_diags "$build/sparse-base.diags" "$build/sparse-series.diags" |
+	t=$(new_diags "$tiny/sparse-base.diags" "$tiny/sparse-series.diags" |
 		grep -vFf <(awk '!/^#/ && NF { print "in '"'"'" $1 "'"'"' - " }' \
 			"$h/series/sparse-known") || true)
-	report_new sparse "$t" "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$build/sparse-base.diags") in the base, $(wc -l < "$build/sparse-series.diags") in the series)" ||
+	report_new sparse "$t" "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$tiny/sparse-base.diags") in the base, $(wc -l < "$tiny/sparse-series.diags") in the series)" ||
 		rc=1
 	return $rc
 }
