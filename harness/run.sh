@@ -1603,6 +1603,12 @@ report_new() {
 	echo "$3"
 }
 
+# patch_make TREE BUILD TARGET...: make of the x86_64 kernel in TREE, out of
+# tree in BUILD, with ccache.
+patch_make() {
+	make -s -C "$1" O="$2" ARCH=x86_64 CC="ccache gcc" -j"$JOBS" "${@:3}"
+}
+
 # check_each_patch: the tree after each patch builds. The states of
 # make patches go in turn into a tree: a bzImage with no warning about a
 # file the series touches, and the KSM selftests of that state compiled.
@@ -1625,12 +1631,6 @@ report_new() {
 # rebuilt every object (from ccache: 3.5 minutes). All in the test
 # kernel's configuration, these builds took 21 minutes of a fresh clone's
 # make check, 10 of them the first patch; patches.config builds cold in 6.
-# patch_make TREE BUILD TARGET...: make of the x86_64 kernel in TREE, out of
-# tree in BUILD, with ccache.
-patch_make() {
-	make -s -C "$1" O="$2" ARCH=x86_64 CC="ccache gcc" -j"$JOBS" "${@:3}"
-}
-
 check_each_patch() {
 	local p=$OUT/patches series=$OUT/src/series ptree=$OUT/src/patches
 	local tiny=$OUT/build/patches names n st rc=0 t ok tests tree build last cfg
