@@ -1,9 +1,13 @@
 # Turn out/bench/results.csv (kernel,workload,run,metric,value) into a
 # Markdown table: per workload and metric, base, series and series/base.
-# Costs (CPU, time) take the least of the runs, throughputs the most,
-# counts the mean: emulation makes CPU times vary by about 20%.
-#   the most:  *_per_cpu_s
-#   the least: ksmd_cpu_s, ksmd_cpu_s_per_full_scan, ksmd_us_per_*, seconds
+# Costs (CPU, time) and throughputs take the median of the runs (5 by
+# default, ksm_bench runs=N), with their spread, half the range between
+# the least and the most in percent of the median: emulation makes CPU
+# times vary by about 20%. A ratio is marked "~" when it is within the sum
+# of the two spreads of 1: below the noise of this run. Counts take the
+# mean.
+#   the median: *_per_cpu_s, ksmd_cpu_s, ksmd_cpu_s_per_full_scan,
+#              ksmd_us_per_*, seconds
 #   the mean:  everything else: counts (pages, faults, full scans, merges;
 #              zero_merged_pages, pinned_pages_replaced and pages_merged
 #              must be 0) and means over a run (zero_mib_mean); also the
@@ -29,25 +33,50 @@ NR == 1 { next }
 	v = $5 + 0
 	k = $1 SUBSEP key
 	cnt[k]++; sum[k] += v
+	val[k, cnt[k]] = v
 	if (!(k in lo) || v < lo[k]) lo[k] = v
 	if (!(k in hi) || v > hi[k]) hi[k] = v
+}
+function timed(metric) { return metric ~ /(per_cpu_s$|cpu_s|us_per|seconds)/ }
+function median(k,    i, j, m, t, a) {
+	m = cnt[k]
+	for (i = 1; i <= m; i++) a[i] = val[k, i]
+	for (i = 2; i <= m; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
 }
 function agg(kern, key, metric) {
 	k = kern SUBSEP key
 	if (!(k in cnt)) return ""
-	if (metric ~ /per_cpu_s$/) return hi[k]
-	if (metric ~ /(cpu_s|us_per|seconds)/) return lo[k]
+	if (timed(metric)) return median(k)
 	return sum[k] / cnt[k]
 }
+# Half the range of the runs, in percent of the median ("" for counts).
+function spread(kern, key, metric,    k, m) {
+	k = kern SUBSEP key
+	if (!(k in cnt) || !timed(metric)) return ""
+	m = median(k)
+	return m > 0 ? (hi[k] - lo[k]) / 2 / m * 100 : ""
+}
 function fmt(x) { return x == "" ? "-" : sprintf("%.4g", x) }
+function fmtsp(x) { return x == "" ? "-" : sprintf("±%.0f%%", x) }
 END {
-	print "| workload | metric | base | series | series/base |"
-	print "| --- | --- | ---: | ---: | ---: |"
+	print "| workload | metric | base | series | series/base | spread base / series |"
+	print "| --- | --- | ---: | ---: | ---: | ---: |"
 	for (i = 1; i <= n; i++) {
 		split(order[i], p, SUBSEP)
 		b = agg("base", order[i], p[2]); s = agg("series", order[i], p[2])
-		r = (b != "" && s != "" && b != 0) ? sprintf("%.2f", s / b) : "-"
-		printf "| %s | %s | %s | %s | %s |\n", p[1], p[2], fmt(b), fmt(s), r
+		sb = spread("base", order[i], p[2]); ss = spread("series", order[i], p[2])
+		r = "-"
+		if (b != "" && s != "" && b != 0) {
+			r = sprintf("%.2f", s / b)
+			d = s / b - 1; if (d < 0) d = -d
+			if (sb != "" && ss != "" && d * 100 <= sb + ss) r = "~" r
+		}
+		sp = (sb == "" && ss == "") ? "" : fmtsp(sb) " / " fmtsp(ss)
+		printf "| %s | %s | %s | %s | %s | %s |\n", p[1], p[2], fmt(b), fmt(s), r, sp
 	}
 	# How close ksmd comes to the cost of reading the memory.
 	for (kk = 1; kk <= 2; kk++) {
@@ -57,7 +86,7 @@ END {
 		lim[kern] = (u != "" && u > 0 && z != "") ? z / u : ""
 	}
 	if (lim["base"] != "" || lim["series"] != "")
-		printf "| limit | ksmd/user zero-check throughput | %s | %s | %s |\n",
+		printf "| limit | ksmd/user zero-check throughput | %s | %s | %s | |\n",
 			fmt(lim["base"]), fmt(lim["series"]),
 			(lim["base"] > 0 && lim["series"] != "") ? sprintf("%.2f", lim["series"] / lim["base"]) : "-"
 	# What a page that is zero but for one word costs ksmd next to a
@@ -69,7 +98,18 @@ END {
 		rel[kern] = (sp != "" && un != "" && un > 0) ? sp / un : ""
 	}
 	if (rel["base"] != "" || rel["series"] != "")
-		printf "| sparse | us_per_page_visited / unique's | %s | %s | %s |\n",
+		printf "| sparse | us_per_page_visited / unique's | %s | %s | %s | |\n",
 			fmt(rel["base"]), fmt(rel["series"]),
 			(rel["base"] > 0 && rel["series"] != "") ? sprintf("%.2f", rel["series"] / rel["base"]) : "-"
+	# What zero_pages_scope "all" costs ksmd on a page that is not zero,
+	# next to a user-space walk that reads the first word of each page.
+	for (kk = 1; kk <= 2; kk++) {
+		kern = kk == 1 ? "base" : "series"
+		km = agg(kern, "scope-unique" SUBSEP "ksmd_us_per_page_visited", "ksmd_us_per_page_visited")
+		uw = agg(kern, "scope-unique" SUBSEP "user_us_per_page_first_word", "user_us_per_page_first_word")
+		su[kern] = (km != "" && uw != "" && uw > 0) ? km / uw : ""
+	}
+	if (su["series"] != "")
+		printf "| scope-unique | ksmd us_per_page_visited / user walk's | %s | %s | - | |\n",
+			fmt(su["base"]), fmt(su["series"])
 }

@@ -152,7 +152,8 @@ step_base() {
 		log "verifying $tarball"
 		echo "$tarball_sum  $tarball" | sha256sum -c --quiet - ||
 			die "$tarball is not the tarball of linux-source-6.12 $pkg_version"
-		rm -rf "$base" "$OUT/src/series" "$OUT/src/patches" "$OUT/src/.base-ok" \
+		rm -rf "$base" "$OUT/src/series" "$OUT/src/series-arm64" \
+			"$OUT/src/patches" "$OUT/src/.base-ok" \
 			"$OUT/patches/base.git" \
 			"$OUT/patches/base-files.git" \
 			"$OUT/patches/am"
@@ -916,17 +917,18 @@ kcsan_summary() {
 # lists the KCSAN reports.
 run_tests() {
 	local which=$1 list=${2:-$h/tests.list} b=$OUT/build/$1 g=$OUT/guest/test
-	local hdrs=$OUT/build/series kcsan=""
+	local hdrs=$OUT/build/series kcsan="" src=$OUT/src/series
 	local image=$b/arch/x86/boot/bzImage
 	if [ "$which" = series-kcsan ]; then
 		g=$OUT/guest/test-kcsan hdrs=$b kcsan=$b
 	elif [ "$GUEST_ARCH" = arm64 ]; then
 		g=$OUT/guest/test-$which hdrs=$b image=$b/arch/arm64/boot/Image
+		src=$OUT/src/series-arm64	# arm64_series_tree
 	fi
 	log "building the selftests"
 	rm -rf "$g"
 	mkdir -p "$g/root/tests"
-	build_selftests "$OUT/src/series" "$hdrs" "$g/root/tests" > "$g/build.log" 2>&1 ||
+	build_selftests "$src" "$hdrs" "$g/root/tests" > "$g/build.log" 2>&1 ||
 		{ cat "$g/build.log" >&2; die "selftest build failed"; }
 	if [ "$GUEST_ARCH" = arm64 ]; then
 		mkdir -p "$g/root/bin"
@@ -1022,16 +1024,27 @@ arm64_sysroot() {
 		die "the arm64 packages did not unpack into $ARM64_SYSROOT"
 }
 
+# The series tree of the arm64 test kernels: a tree of its own, so that
+# make check, which puts $OUT/src/series through the states of the
+# patches, can run beside their build (.ci/run).
+arm64_series_tree() {
+	local t=$OUT/src/series-arm64
+	step_base
+	[ -d "$t" ] || cp -al "$OUT/src/base" "$t"
+	"$h/apply.sh" --reset-from "$OUT/src/base" "$t" > "$OUT/src/apply-arm64.log" ||
+		die "could not apply the series to $t"
+}
+
 # The arm64 test kernel of make test ARCH=arm64 PAGE_SIZE=N, alone (make
-# kernel ARCH=arm64 PAGE_SIZE=N): .ci/run builds it while the x86_64 guest
-# runs.
+# kernel ARCH=arm64 PAGE_SIZE=N): .ci/run builds it beside make check and
+# the x86_64 guest.
 step_kernel_arm64() {
 	arm64_sysroot
-	step_series_tree
+	arm64_series_tree
 	local b=$OUT/build/series-arm64-${GUEST_PAGE_SIZE%K}k
 	DEBUG=1 arm64_common_config "$b"
 	KARCH=arm64 KCROSS=aarch64-linux-gnu- KIMAGE=Image \
-		build_kernel "$OUT/src/series" "$b" "$b/common.config" \
+		build_kernel "$OUT/src/series-arm64" "$b" "$b/common.config" \
 		"$h/arm64.config"
 }
 
@@ -1702,7 +1715,8 @@ check_each_patch() {
 # htmldocs (which include the ABI files), each against the base's
 # warnings.
 check_docs() {
-	local d=$OUT/docs rc=0 f t files
+	local d=$OUT/docs rc=0 f t files built=1
+	local -A pids
 	mkdir -p "$d"
 	files="mm/ksm.c include/linux/ksm.h include/trace/events/ksm.h"
 	for t in base series; do
@@ -1712,17 +1726,24 @@ check_docs() {
 	f=$(new_diags "$d/kernel-doc-base.log" "$d/kernel-doc-series.log")
 	report_new kernel-doc "$f" "kernel-doc -Wall $files: no new warning ($(grep -c warning "$d/kernel-doc-series.log") as in the base)" ||
 		rc=1
+	# -E: read every document, so that both builds report every warning
+	# (Sphinx otherwise only reads what changed). Side by side: each
+	# Sphinx run keeps one core busy.
 	for t in base series; do
-		# -E: read every document, so that both builds report every
-		# warning (Sphinx otherwise only reads what changed).
-		if ! make -s -C "$OUT/src/$t" O="$d/$t" SPHINXDIRS=admin-guide \
-			SPHINXOPTS=-E htmldocs > "$d/htmldocs-$t.log" 2>&1; then
+		make -s -C "$OUT/src/$t" O="$d/$t" SPHINXDIRS=admin-guide \
+			SPHINXOPTS=-E htmldocs > "$d/htmldocs-$t.log" 2>&1 &
+		pids[$t]=$!
+	done
+	for t in base series; do
+		if ! wait "${pids[$t]}"; then
 			echo "htmldocs: FAIL, the admin-guide of the $t does not build (log: $d/htmldocs-$t.log)"
-			return 1
+			built=0
+			continue
 		fi
 		sed -e "s|$OUT/src/$t/||g" -e "s|$d/$t/||g" "$d/htmldocs-$t.log" |
 			grep -E 'WARNING|ERROR' > "$d/htmldocs-$t.diags" || true
 	done
+	[ $built = 1 ] || return 1
 	f=$(new_diags "$d/htmldocs-base.diags" "$d/htmldocs-series.diags")
 	report_new htmldocs "$f" "htmldocs SPHINXDIRS=admin-guide: builds, no new warning ($(wc -l < "$d/htmldocs-series.diags") as in the base); $d/series/admin-guide/mm/ksm.html" ||
 		rc=1
@@ -1852,6 +1873,7 @@ step_check() {
 step_check_cross() {
 	local base=${1:-$OUT/src/base} series=${2:-$OUT/src/series}
 	local rc=0 name arch cross defconfig opts d failed new errs warns shared msg
+	local spid
 	# shellcheck disable=SC2086
 	install_packages $CHECK_PACKAGES || die "could not install $CHECK_PACKAGES"
 	if [ ! -f "$base/mm/ksm.c" ] || [ ! -f "$series/mm/ksm.c" ]; then
@@ -1862,8 +1884,15 @@ step_check_cross() {
 	while IFS=$'\t' read -r name arch cross defconfig opts; do
 		[ -n "$name" ] || continue
 		d=$OUT/cross/$name
+		# The series builds beside the base: the steps of a cold build
+		# (defconfig, olddefconfig, much of prepare) are serial.
+		# shellcheck disable=SC2086
+		cross_build "$series" "$d-series" "$arch" "$cross" "$defconfig" $opts \
+			< /dev/null &
+		spid=$!
 		# shellcheck disable=SC2086
 		if ! cross_build "$base" "$d-base" "$arch" "$cross" "$defconfig" $opts; then
+			wait $spid || true
 			tail -n 20 "$d-base/ksm.log" | sed 's/^/    /'
 			echo "cross $name: FAIL (the base does not build; log: $d-base/ksm.log)"
 			rc=1
@@ -1871,9 +1900,7 @@ step_check_cross() {
 		fi
 		cross_diags "$base" "$d-base/ksm.log" > "$d-base/diags"
 		failed=0
-		# shellcheck disable=SC2086
-		cross_build "$series" "$d-series" "$arch" "$cross" "$defconfig" $opts ||
-			failed=1
+		wait $spid || failed=1
 		cross_diags "$series" "$d-series/ksm.log" > "$d-series/diags"
 		# Errors, and the warnings that the base does not have as often.
 		new=$(awk -v base="$d-base/diags" '

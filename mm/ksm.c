@@ -24,6 +24,7 @@
 #include <linux/sched/cputime.h>
 #include <linux/rwsem.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/rmap.h>
 #include <linux/spinlock.h>
 #include <linux/xxhash.h>
@@ -1953,10 +1954,13 @@ out:
  * The safety is that of try_to_merge_one_page(): a page is replaced only if,
  * once its PTE has been cleared and the TLB flushed, so that nobody can
  * write it or take a new reference on it through the page table, it still
- * equals the zero page (pages_identical(), where the architecture may also
- * refuse a page, as arm64 does with MTE-tagged ones) and nothing but its
- * mappings holds it. A page that fails gets its PTE back, and is scanned
- * like any other page when the scan comes back to it.
+ * equals the zero page (page_zero_mergeable(), where the architecture may
+ * also refuse a page, as arm64 does with MTE-tagged ones) and nothing but
+ * its mappings holds it. A page that fails gets its PTE back, and is
+ * scanned like any other page when the scan comes back to it. The check
+ * reads the page alone (memchr_inv()), not the zero page too, but where
+ * the architecture may refuse: a page given back is read once in full,
+ * and the first of a run once more, for its checksum.
  *
  * What a failed attempt costs matters, since it may repeat on every scan,
  * and every TLB flush and mmu notifier range makes a KVM host zap and
@@ -2000,13 +2004,12 @@ static struct folio *zero_run_folio(struct vm_area_struct *vma,
 	return folio;
 }
 
-#ifdef CONFIG_KSM_ZERO_PAGES_ALL
 /*
  * page_zero_filled - @page holds zeroes only
  *
  * memchr_inv() reads words, and stops at the first that is not zero. Unlike
  * pages_identical(), it does not let the architecture refuse the page (arm64
- * refuses MTE-tagged pages): callers check that beforehand.
+ * refuses MTE-tagged pages): see page_zero_mergeable().
  */
 static bool page_zero_filled(struct page *page)
 {
@@ -2016,7 +2019,37 @@ static bool page_zero_filled(struct page *page)
 	kunmap_local(addr);
 	return zero;
 }
-#endif
+
+/*
+ * zero_page_may_refuse - may the architecture refuse to merge a page of @vma
+ * with the zero page although it reads as zeroes?
+ *
+ * Only arm64 has its own memcmp_pages(), which refuses pages with MTE tags,
+ * and only vmas that allow tags (VM_MTE_ALLOWED, VM_NONE elsewhere) map
+ * such pages: a page gets its tags when a PTE of a VM_MTE vma maps it, and
+ * mprotect(), mremap() and UFFDIO_MOVE keep it in vmas that allow them.
+ */
+static bool zero_page_may_refuse(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & VM_MTE_ALLOWED;
+}
+
+/*
+ * page_zero_mergeable - @page of @vma, at @addr, may be replaced by the zero
+ * page: it equals it, and the architecture does not refuse it
+ *
+ * pages_identical() reads the zero page too, word for word with @page:
+ * twice the loads of page_zero_filled() for a page that is zero-filled,
+ * which is what the check finds nearly always (make bench, "limit"). It is
+ * used only where the architecture may refuse the page.
+ */
+static bool page_zero_mergeable(struct vm_area_struct *vma, struct page *page,
+				unsigned long addr)
+{
+	if (zero_page_may_refuse(vma))
+		return pages_identical(page, ZERO_PAGE(addr));
+	return page_zero_filled(page);
+}
 
 /*
  * page_maybe_zero - a few words of @page, spread over it, are zero
@@ -2106,11 +2139,14 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
 	unsigned int i, nr, cleared = 0, leading = 0;
+	struct folio_batch freed;	/* the pages after the first */
 	pte_t *start_ptep, *ptep;
 	spinlock_t *ptl;	/* the page table lock of the run */
 	pmd_t *pmd;
 
+	BUILD_BUG_ON(ZERO_RUN_MAX - 1 > PAGEVEC_SIZE);
 	lockdep_assert_held(&ksm_thread_mutex);
+	folio_batch_init(&freed);
 	pmd = mm_find_pmd(mm, addr);
 	if (!pmd)
 		return 0;
@@ -2165,7 +2201,7 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 		 */
 		ok = !PageHWPoison(&folio->page) &&
 		     folio_refs_explained(folio, 1) &&
-		     pages_identical(&folio->page, ZERO_PAGE(a));
+		     page_zero_mergeable(vma, &folio->page, a);
 		if (ok) {
 			set_pte_at(mm, a, ptep,
 				   ksm_zero_pte(vma, a, ksm_zero_run.pte[i]));
@@ -2177,8 +2213,17 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 		folio_unlock(folio);
 		if (ok)
 			folio_put(folio);	/* the reference of the PTE */
-		if (folio != held)
-			folio_put(folio);	/* zero_run_take()'s */
+		/*
+		 * zero_run_take()'s, the last one of a folio given back: freed
+		 * together at the end, as zap_pte_range() frees, with one hold
+		 * of the LRU lock and one memcg uncharge for the batch.
+		 */
+		if (folio != held) {
+			if (ok)
+				folio_batch_add(&freed, folio);
+			else
+				folio_put(folio);
+		}
 		if (ok && leading == i)
 			leading++;
 		*merged += ok;
@@ -2189,6 +2234,7 @@ out_unlock:
 	if (start_ptep)
 		pte_unmap_unlock(start_ptep, ptl);
 	mmu_notifier_invalidate_range_end(&range);
+	folios_put(&freed);
 	return leading;
 }
 
@@ -2207,11 +2253,11 @@ out_unlock:
  * zero_pages_min_age, as any page), it looks at the whole folio once
  * (zero_large_folio_sample()). A PMD-mapped THP that is zero-filled
  * throughout is replaced by the huge zero page (merge_huge_zero_page()),
- * with the rules of the small pages: it is read in full, then its PMD is
- * write-protected and flushed (and the THP marked possibly shared where
- * only that makes a write fault, see zero_check_must_share()) before it is
- * read again, and cleared and flushed before the folio's references are
- * counted, nothing but the mapping may hold the folio, and the vma must be
+ * with the rules of the small pages: its PMD is write-protected and
+ * flushed (and the THP marked possibly shared where only that makes a
+ * write fault, see zero_check_must_share()) before it is read in full, and
+ * cleared and flushed before the folio's references are counted, nothing
+ * but the mapping may hold the folio, and the vma must be
  * one where a read fault could have placed the huge zero page. The PMD
  * is marked dirty to tell it from a huge zero page mapped by a read fault
  * (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero pages, and when
@@ -2228,12 +2274,15 @@ out_unlock:
  * those of a zero run, for the whole folio: its PTEs are cleared and
  * flushed before its references are counted and it is compared with the
  * zero page, and nothing but its mappings may hold it. A folio of more
- * than ZERO_RUN_MAX pages is not read under the page table lock: it is
- * read, its PTEs are write-protected and flushed (its pages marked
- * possibly shared where zero_check_must_share()), as the PMD of a THP is,
- * and it is read again, which costs a second flush. Such folios count in
- * zero_pages_mthp_merged, their pages as KSM zero pages; a folio that fails
- * is kept, not split, since the next scan may not meet the failure again.
+ * than ZERO_RUN_MAX pages is not read under the page table lock: its PTEs
+ * are write-protected and flushed (its pages marked possibly shared where
+ * zero_check_must_share()), as the PMD of a THP is, and it is read, which
+ * costs a second flush. Such folios count in zero_pages_mthp_merged, their
+ * pages as KSM zero pages; a folio that fails but is zero-filled is kept,
+ * not split, since the next scan may not meet the failure again. Either
+ * way, the sample stands in for a first read: a folio that fools it costs
+ * a write-protection, a flush and a write fault of its owner once, and is
+ * read in full first from then on (ksm_zero_fooled).
  *
  * Any other large folio is split only if at least zero_pages_thp_split_min
  * of its pages are zero-filled, a number meant for HPAGE_PMD_NR pages and
@@ -2315,13 +2364,15 @@ static struct zero_hint {
 } ksm_zero_hints[1 << ZERO_HINT_BITS];
 
 /*
- * Marks, by a hash of the first pfn, of large folios of up to ZERO_RUN_MAX
- * pages that a sample took for zero-filled but that were not, as found once
- * their PTEs had been cleared and flushed. The hints above are few and are
- * replaced; a mark stays until a folio that bears it is given back, and
- * makes merge_zero_pte_folio() read such a folio in full before it clears
- * anything, so that a folio that fools the sample costs one TLB flush and
- * one mmu notifier range (KVM zaps its mappings), not one on every scan.
+ * Marks, by a hash of the first pfn, of large folios that a sample took
+ * for zero-filled but that were not, as found once their PTEs had been
+ * cleared, or their PTEs or PMD write-protected, and flushed. The hints
+ * above are few and are replaced; a mark stays until a folio that bears it
+ * is given back, and makes merge_zero_pte_folio() and
+ * merge_huge_zero_page() read such a folio in full before they clear or
+ * write-protect anything, so that a folio that fools the sample costs one
+ * TLB flush and one mmu notifier range (KVM zaps its mappings), not one on
+ * every scan.
  * A mark that another folio shares costs it a read in full before each
  * try, nothing else. ksmd alone uses them, under ksm_thread_mutex.
  */
@@ -2583,37 +2634,48 @@ unlock:
  * merge_huge_zero_page - replace the PMD-mapped THP @folio at @haddr by the
  * huge zero page @zero_folio, which the caller got for the mm with
  * mm_get_huge_zero_folio(); the caller holds a reference on @folio, not
- * its lock
+ * its lock, and found each of its pages zero-filled by a sample of words
  *
- * The folio is read in full first: a folio that is zero but where the
- * sample missed costs that read, not an mmu notifier range (KVM zaps its
- * mapping of the 2 MiB), a TLB flush and a write fault of its owner, and it
- * would cost them on every scan. Only then is the PMD write-protected and
- * flushed, the folio read again, and the PMD replaced if it has not changed
- * since but for its accessed bit. As for small pages (write_protect_page(),
- * replace_page()), each step has its own mmu notifier range, so that no
- * secondary MMU waits for a read. The folio lock keeps the swap cache state
- * of the folio still while its references are counted, as in
- * write_protect_page(), and freeing its swap space needs it; it is not held
- * for the second read, which takes up to a PMD (512 MiB with 64 KiB pages),
- * since reclaim, migration and a fault that cannot reuse the folio wait
- * for it.
+ * The PMD is write-protected and flushed, the folio read in full, and the
+ * PMD replaced if it has not changed since but for its accessed bit: the
+ * folio is read once. A folio that the sample took for zero-filled but is
+ * not costs an mmu notifier range (KVM zaps its mapping of the 2 MiB), a
+ * TLB flush and a write fault of its owner, once: the read leaves a hint
+ * (the word that is not zero), which later scans look at before the
+ * sample, and a mark in ksm_zero_fooled, which has the folio read in full
+ * before it is write-protected from then on. As for small pages
+ * (write_protect_page(), replace_page()), each step has its own mmu
+ * notifier range, so that no secondary MMU waits for a read. The folio
+ * lock keeps the swap cache state of the folio still while its references
+ * are counted, as in write_protect_page(), and freeing its swap space
+ * needs it; it is not held for the read, which takes up to a PMD (512 MiB
+ * with 64 KiB pages), since reclaim, migration and a fault that cannot
+ * reuse the folio wait for it.
  */
 static bool merge_huge_zero_page(struct vm_area_struct *vma,
 				 unsigned long haddr, pmd_t *pmd,
 				 struct folio *folio, struct folio *zero_folio)
 {
+	unsigned long fooled_bit = zero_fooled_bit(folio);
+	bool fooled = test_bit(fooled_bit, ksm_zero_fooled);
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
 	pmd_t orig, old, entry;
 	spinlock_t *ptl;	/* the lock of the PMD */
 	bool ok = false, protected;
 
-	if (!folio_zero_filled(folio) || !folio_trylock(folio))
+	lockdep_assert_held(&ksm_thread_mutex);
+	if ((fooled && !folio_zero_filled(folio)) || !folio_trylock(folio))
 		return false;
 	protected = write_protect_huge_pmd(vma, haddr, pmd, folio, &orig);
 	folio_unlock(folio);
-	if (!protected || !folio_zero_filled(folio) || !folio_trylock(folio))
+	if (!protected)
+		return false;
+	if (!folio_zero_filled(folio)) {
+		__set_bit(fooled_bit, ksm_zero_fooled);
+		return false;
+	}
+	if (!folio_trylock(folio))
 		return false;
 	/*
 	 * Poisoned since it was read? A page whose folio memory_failure()
@@ -2648,6 +2710,9 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 	folio_remove_rmap_pmd(folio, &folio->page, vma);
 	if (!folio_mapped(folio))
 		folio_free_swap(folio);
+	/* Whatever folio left the mark, this one was zero: no longer needed. */
+	if (fooled)
+		__clear_bit(fooled_bit, ksm_zero_fooled);
 	add_mm_counter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
 	ksm_map_zero_pages(mm, HPAGE_PMD_NR);
 	ksm_count_zero_merged(HPAGE_PMD_NR);
@@ -2781,12 +2846,13 @@ out:
 
 /*
  * folio_identical_to_zero - the index of the first page of @folio, mapped
- * at @lo, that does not equal the zero page, folio_nr_pages() if all do:
- * pages_identical(), where the architecture may refuse a page (arm64
- * refuses MTE-tagged ones). A poisoned page is not read. With @may_sleep,
- * ksmd yields between pages.
+ * at @lo in @vma, that may not be replaced by the zero page,
+ * folio_nr_pages() if all may: page_zero_mergeable(), where the
+ * architecture may refuse a page (arm64 refuses MTE-tagged ones). A
+ * poisoned page is not read. With @may_sleep, ksmd yields between pages.
  */
-static unsigned int folio_identical_to_zero(struct folio *folio,
+static unsigned int folio_identical_to_zero(struct vm_area_struct *vma,
+					    struct folio *folio,
 					    unsigned long lo, bool may_sleep)
 {
 	unsigned int i;
@@ -2795,7 +2861,7 @@ static unsigned int folio_identical_to_zero(struct folio *folio,
 		struct page *page = folio_page(folio, i);
 
 		if (PageHWPoison(page) ||
-		    !pages_identical(page, ZERO_PAGE(lo + i * PAGE_SIZE)))
+		    !page_zero_mergeable(vma, page, lo + i * PAGE_SIZE))
 			break;
 		if (may_sleep)
 			cond_resched();
@@ -2824,11 +2890,12 @@ enum zero_folio_result {
  * costs one flush, leaves a hint that keeps the next scans from trying
  * again where only a folio zero-filled throughout may be merged or split,
  * and a mark in ksm_zero_fooled that has it read in full first from then
- * on, as it is elsewhere (@read_first). A larger folio is not
- * read under a spinlock: it is read in full, its PTEs are made read-only
- * and clean and flushed, it is read again without the lock, and its PTEs
- * are then replaced if they are still read-only and clean, with a second
- * flush.
+ * on, as it is elsewhere (@read_first). A larger folio is not read under a
+ * spinlock: its PTEs are made read-only and clean and flushed, it is read
+ * without the lock, and its PTEs are then replaced if they are still
+ * read-only and clean, with a second flush; one that the sample took for
+ * zero but is not costs those PTEs their write access, once, as a PMD THP
+ * does (merge_huge_zero_page()).
  */
 static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 						   pmd_t *pmd, unsigned long lo,
@@ -2844,10 +2911,10 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 	spinlock_t *ptl;	/* the page table lock of the folio */
 
 	lockdep_assert_held(&ksm_thread_mutex);
-	fooled = small && test_bit(zero_fooled_bit(folio), ksm_zero_fooled);
+	fooled = test_bit(zero_fooled_bit(folio), ksm_zero_fooled);
 	if (fooled)
 		read_first = true;
-	if ((read_first || !small) && !folio_zero_filled(folio))
+	if (read_first && !folio_zero_filled(folio))
 		return ZERO_FOLIO_NOT_ZERO;
 	/* ksm_zero_run is ksmd's, under ksm_thread_mutex: free here. */
 	old = small ? ksm_zero_run.pte :
@@ -2862,8 +2929,20 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 							    folio, old);
 
 		folio_unlock(folio);
-		if (!protected || folio_identical_to_zero(folio, lo, true) < nr ||
-		    !folio_trylock(folio))
+		if (!protected)
+			goto out_free;
+		differs = folio_identical_to_zero(vma, folio, lo, true);
+		if (differs < nr) {
+			/* Not zero, or only refused? As under the lock below. */
+			if (!PageHWPoison(folio_page(folio, differs)) &&
+			    !folio_page_zero_filled(folio, differs, true)) {
+				__set_bit(zero_fooled_bit(folio),
+					  ksm_zero_fooled);
+				ret = ZERO_FOLIO_NOT_ZERO;
+			}
+			goto out_free;
+		}
+		if (!folio_trylock(folio))
 			goto out_free;
 	}
 
@@ -2879,7 +2958,7 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 	 * Poisoned since it was looked at? memory_failure() flags the page
 	 * before the folio.
 	 */
-	differs = small ? folio_identical_to_zero(folio, lo, false) : nr;
+	differs = small ? folio_identical_to_zero(vma, folio, lo, false) : nr;
 	ok = !folio_contain_hwpoisoned_page(folio) && differs == nr &&
 	     (small || !folio_any_page_hwpoison(folio));
 	for (i = 0; i < nr; i++) {
@@ -3201,12 +3280,18 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 		if (*merged)
 			trace_ksm_merge_one_page(my_zero_pfn(addr), rmap_item,
 						 mm, 0);
-	} else if (pages_identical(page, ZERO_PAGE(addr))) {
+	} else if (!zero_page_may_refuse(vma) ||
+		   pages_identical(page, ZERO_PAGE(addr))) {
 		/*
-		 * The architecture may refuse to replace the page even though
-		 * it reads as zeroes (arm64 with MTE tags): asking it before
-		 * the PTEs are cleared keeps a refused page from costing a
-		 * TLB flush and an mmu notifier call on every scan.
+		 * The caller has just read the page whole: its checksum is the
+		 * zero page's, or it is zero-filled. merge_zero_run() reads it
+		 * again once it can no longer be written; a page that only
+		 * shares the checksum of the zero page (one in 2^32 by chance)
+		 * costs a TLB flush there, on every scan.
+		 * Where the architecture may refuse to replace the page even
+		 * though it reads as zeroes (arm64 with MTE tags), it is asked
+		 * before the PTEs are cleared, which keeps a refused page from
+		 * costing a TLB flush and an mmu notifier call on every scan.
 		 */
 		max = min(max, ZERO_RUN_MAX);
 		max = min_t(unsigned long, max,

@@ -117,6 +117,13 @@
  *           Mounts cgroup2 on /sys/fs/cgroup and puts a swap header on
  *           /dev/zram0 if needed (CONFIG_MEMCG, CONFIG_ZRAM, CONFIG_SWAP);
  *           without them, zram says so and is left out.
+ *   scope-unique
+ *           256 MiB of 4K pages of unique data in a process exec()ed by the
+ *           bench, never registered: ksmd CPU per page visited over 3 full
+ *           scans under zero_pages_scope "all", next to the CPU per page of
+ *           a walk of the process over the same memory reading each page's
+ *           first word, just before (the least of 5 walks). Kernels
+ *           without zero_pages_scope: not applicable.
  *   scope-write
  *           latency of writing "all" to zero_pages_scope with SW_PROCS
  *           (2000) small sleeping processes, one of which has its mmap_lock
@@ -3041,6 +3048,79 @@ out:
 	ksm_write("run", 2);
 }
 
+/*
+ * scope-unique: what zero_pages_scope "all" costs on memory that is not
+ * zero. A process exec()ed from the bench (KSM has never seen its mm)
+ * fills SU_MIB of 4K pages with unique data and walks them, reading the
+ * first word of each page: the user-space reference, in the same guest
+ * right before ksmd's run. Then ksmd scans them under the scope for
+ * SU_SCANS full scans after one to settle: ksmd CPU per page visited, and
+ * its ratio to the walk's CPU per page. ksmd's own work on such a page
+ * is a page-table lookup and a read up to the first word that is not
+ * zero; the rest is the cost of its scan.
+ */
+#define SU_CHILD	"--scope-unique-child"
+#define SU_MIB		256
+#define SU_SCANS	3
+#define SU_WALKS	5
+
+static int su_child(void)
+{
+	const unsigned long bytes = SU_MIB * MIB;
+	volatile uint64_t sink = 0;
+	double t0, user_us;
+	unsigned long i;
+	int walk;
+	char c, *p;
+
+	p = map_pages(bytes);
+	fill_unique(p, bytes, 0x5c09e0000ULL + getpid());
+	/* The least of a few walks: the first one takes the TLB misses. */
+	user_us = 0;
+	for (walk = 0; walk < SU_WALKS; walk++) {
+		double us;
+
+		t0 = cpu_now();
+		for (i = 0; i < bytes; i += page_size)
+			sink += *(volatile uint64_t *)(p + i);
+		us = (cpu_now() - t0) * 1e6 / (bytes / page_size);
+		if (!walk || us < user_us)
+			user_us = us;
+	}
+	if (write(UNREG_REP_FD, &user_us, sizeof(user_us)) != sizeof(user_us))
+		return 1;
+	/* Stay, untouched, until told to go. */
+	if (!read_full(UNREG_CMD_FD, &c, 1))
+		return 1;
+	return 0;
+}
+
+static void scope_unique(int run)
+{
+	const char *w = "scope-unique";
+	struct helper h;
+	double user_us;
+
+	ksm_reset(1000, 20);
+	if (!write_str(KSM "zero_pages_scope", "all")) {
+		if (run == 1)
+			printf("ksm_bench: %s: no zero_pages_scope\n", w);
+		return;
+	}
+	helper_start(&h, SU_CHILD, "-");
+	if (!read_full(h.rep, &user_us, sizeof(user_us))) {
+		printf("ksm_bench: %s: the helper failed\n", w);
+		helper_end(&h, true);
+		write_str(KSM "zero_pages_scope", "mergeable");
+		return;
+	}
+	csv(w, run, "user_us_per_page_first_word", user_us);
+	settle_and_measure(w, run, 1, SU_SCANS, 120);
+	helper_end(&h, false);
+	write_str(KSM "zero_pages_scope", "mergeable");
+	ksm_write("run", 2);
+}
+
 static const char *const workloads[] = {
 	"zero", "unique", "mixed", "limit", "churn", "pinned", "sparse",
 	"zero-write", "zero-write-age0", "zero-write-age1",
@@ -3053,7 +3133,7 @@ static const char *const workloads[] = {
 	"pretouched-heap-none", "pretouched-heap-all-age0",
 	"pretouched-heap-all-age1", "pretouched-heap-all-age3",
 	"pretouched-heap-mergeable-age0", "pretouched-heap-mergeable-age3",
-	"pretouched-heap-thp-all-age0", "unmerge-walk",
+	"pretouched-heap-thp-all-age0", "unmerge-walk", "scope-unique",
 };
 static int nwanted;
 static char *wanted[64];
@@ -3076,6 +3156,9 @@ static bool want(const char *name)
 }
 
 /* The workload names of the arguments, separated by commas or spaces. */
+/* Runs of each workload (runs=N): the table shows their median. */
+static int nruns = 5;
+
 static void parse_args(int argc, char **argv)
 {
 	unsigned int k;
@@ -3086,6 +3169,14 @@ static void parse_args(int argc, char **argv)
 
 		for (name = strtok_r(argv[i], ", ", &save); name;
 		     name = strtok_r(NULL, ", ", &save)) {
+			if (!strncmp(name, "runs=", 5)) {
+				nruns = atoi(name + 5);
+				if (nruns < 1) {
+					printf("ksm_bench: %s: at least 1\n", name);
+					exit(1);
+				}
+				continue;
+			}
 			if (!strncmp(name, "khugepaged-seconds=", 19)) {
 				kh_seconds = atol(name + 19);
 				if (kh_seconds < KH_SAMPLE) {
@@ -3169,6 +3260,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], PH_CHILD))
 		return ph_child(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], SU_CHILD))
+		return su_child();
 	parse_args(argc, argv);
 	ksmd = find_ksmd();
 	if (!ksmd) {
@@ -3178,23 +3271,23 @@ int main(int argc, char **argv)
 	ksm_write("smart_scan", 1);
 	profile_reset();
 	if (want("zero"))
-		for (run = 1; run <= 3; run++)
+		for (run = 1; run <= nruns; run++)
 			zero_reclaim("zero", run, 256, 1000, 20, 600);
 	if (want("unique"))
-		for (run = 1; run <= 3; run++)
+		for (run = 1; run <= nruns; run++)
 			unique_cost(run);
 	if (want("mixed"))
-		for (run = 1; run <= 3; run++)
+		for (run = 1; run <= nruns; run++)
 			mixed(run);
 	if (want("limit"))
-		for (run = 1; run <= 3; run++) {
+		for (run = 1; run <= nruns; run++) {
 			zero_reclaim("limit", run, 256, 100000, 0, 600);
 			user_zero_check(run, 256);
 		}
 	if (want("churn")) {
 		bool refresh = ksm_read("unstable_refresh_millisecs") >= 0;
 
-		for (run = 1; run <= 3; run++) {
+		for (run = 1; run <= nruns; run++) {
 			churn("churn-off", run, 0);
 			if (refresh) {
 				churn("churn-1000ms", run, 1000);
@@ -3203,15 +3296,15 @@ int main(int argc, char **argv)
 		}
 	}
 	if (want("pinned"))
-		for (run = 1; run <= 3; run++)
+		for (run = 1; run <= nruns; run++)
 			pinned(run);
 	if (want("sparse"))
-		for (run = 1; run <= 3; run++)
+		for (run = 1; run <= nruns; run++)
 			sparse(run);
 	/* On a kernel without zero_pages_min_age both are the same. */
 	age0 = want("zero-write") || want("zero-write-age0");
 	age1 = want("zero-write") || want("zero-write-age1");
-	for (run = 1; run <= 3 && (age0 || age1); run++) {
+	for (run = 1; run <= nruns && (age0 || age1); run++) {
 		if (age0)
 			zero_write("zero-write-age0", run, 0);
 		if (age1)
@@ -3224,21 +3317,21 @@ int main(int argc, char **argv)
 	    half || half256)
 		thp_setup();
 	if (want("thp-zero"))
-		for (run = 1; run <= 3; run++)
+		for (run = 1; run <= nruns; run++)
 			thp_reclaim("thp-zero", run, false);
-	for (run = 1; run <= 3 && (half || half256); run++) {
+	for (run = 1; run <= nruns && (half || half256); run++) {
 		if (half)
 			thp_reclaim("thp-half", run, true);
 		if (half256)
 			thp_half_at("thp-half-256", run, 256);
 	}
-	for (run = 1; run <= 3; run++) {
+	for (run = 1; run <= nruns; run++) {
 		if (want("mthp-zero") || want("mthp-zero-64k"))
 			mthp_reclaim(run, 64);
 		if (want("mthp-zero") || want("mthp-zero-16k"))
 			mthp_reclaim(run, 16);
 	}
-	for (run = 1; run <= 3; run++) {
+	for (run = 1; run <= nruns; run++) {
 		if (want("thp-sparse"))
 			thp_sparse("thp-sparse", run, false);
 		if (want("thp-unique"))
@@ -3274,7 +3367,7 @@ int main(int argc, char **argv)
 		}
 		zpfn = zero_pfn();
 	}
-	for (run = 1; run <= 3 && (un_none || un_zram || un_all); run++) {
+	for (run = 1; run <= nruns && (un_none || un_zram || un_all); run++) {
 		if (un_none)
 			unreg_none(run, zpfn);
 		if (un_zram)
@@ -3295,11 +3388,14 @@ int main(int argc, char **argv)
 			   ph_settings[i].mergeable, ph_settings[i].scope,
 			   ph_settings[i].min_age);
 	}
+	if (want("scope-unique"))
+		for (run = 1; run <= nruns; run++)
+			scope_unique(run);
 	if (want("unmerge-walk")) {
 		if (access(KSM "zero_pages_scope", F_OK))
 			printf("ksm_bench: unmerge-walk: no zero_pages_scope\n");
 		else
-			for (run = 1; run <= 3; run++)
+			for (run = 1; run <= nruns; run++)
 				unmerge_walk(run);
 	}
 	profile_dump();

@@ -226,6 +226,7 @@ static bool placed_on(char *p, size_t npages, int node)
 static char *build_tree_on(long refresh_ms, const int *nodes)
 {
 	size_t size = (NR_UNIQUE + NR_FILLER) * pagesize;
+	long scanned;
 	char *p;
 	size_t i;
 
@@ -276,15 +277,22 @@ static char *build_tree_on(long refresh_ms, const int *nodes)
 		goto fail;
 
 	/*
-	 * Slow, and wait for a fresh tree that holds the unique pages: the
-	 * next full scan visits them first. pages_unshared cannot tell, as
-	 * it counts the items of the old tree until they are visited again.
+	 * Slow, from a fresh tree that holds the unique pages: the next full
+	 * scan visits them first. A fast batch covers a whole full scan and
+	 * ends with it, and run=0 waits for the batch in progress (it takes
+	 * ksm_thread_mutex): the first slow batch starts a new full scan, no
+	 * need to wait for the end of a slow one (17 s). pages_unshared
+	 * cannot tell, as it counts the items of the old tree until they are
+	 * visited again.
 	 */
-	if (!ksm_sysfs_write("pages_to_scan", SLOW_PAGES_TO_SCAN) ||
-	    !ksm_sysfs_write("sleep_millisecs", SLOW_SLEEP_MS) ||
-	    !wait_for("full_scans", ksm_sysfs_read("full_scans") + 1, 300) ||
-	    !wait_for("pages_scanned", ksm_sysfs_read("pages_scanned") + NR_UNIQUE +
-		      SLOW_PAGES_TO_SCAN, 60) ||
+	if (!ksm_sysfs_write("run", 0) ||
+	    !ksm_sysfs_write("pages_to_scan", SLOW_PAGES_TO_SCAN) ||
+	    !ksm_sysfs_write("sleep_millisecs", SLOW_SLEEP_MS))
+		goto fail;
+	scanned = ksm_sysfs_read("pages_scanned");
+	if (!ksm_sysfs_write("run", 1) ||
+	    !wait_for("pages_scanned", scanned + NR_UNIQUE + SLOW_PAGES_TO_SCAN,
+		      60) ||
 	    !wait_for("pages_unshared", NR_UNIQUE, 60))
 		goto fail;
 	return p;
