@@ -1958,9 +1958,9 @@ out:
  * also refuse a page, as arm64 does with MTE-tagged ones) and nothing but
  * its mappings holds it. A page that fails gets its PTE back, and is
  * scanned like any other page when the scan comes back to it. The check
- * reads the page alone (memchr_inv()), not the zero page too, but where
- * the architecture may refuse: a page given back is read once in full,
- * and the first of a run once more, for its checksum.
+ * reads the page alone (memchr_inv()), not the zero page too, unless the
+ * architecture may refuse a page (page_zero_mergeable()): a page after
+ * the first of a run is read once in full, and a few words of it before.
  *
  * What a failed attempt costs matters, since it may repeat on every scan,
  * and every TLB flush and mmu notifier range makes a KVM host zap and
@@ -2021,21 +2021,23 @@ static bool page_zero_filled(struct page *page)
 }
 
 /*
- * zero_page_may_refuse - may the architecture refuse to merge a page of @vma
- * with the zero page although it reads as zeroes?
+ * zero_page_may_refuse - may the architecture refuse to merge a page with
+ * the zero page although it reads as zeroes?
  *
- * Only arm64 has its own memcmp_pages(), which refuses pages with MTE tags,
- * and only vmas that allow tags (VM_MTE_ALLOWED, VM_NONE elsewhere) map
- * such pages: a page gets its tags when a PTE of a VM_MTE vma maps it, and
- * mprotect(), mremap() and UFFDIO_MOVE keep it in vmas that allow them.
+ * Only arm64 has its own memcmp_pages(), which refuses pages with MTE tags.
+ * Which pages have tags is arm64's to say (page_mte_tagged()): KVM tags
+ * every page of an MTE guest's memory, a vma that allows tags but does not
+ * use them, and a tagged page can be moved into a vma that does not allow
+ * them (UFFDIO_MOVE). So a kernel built with MTE support asks
+ * memcmp_pages() about every page, as before.
  */
-static bool zero_page_may_refuse(struct vm_area_struct *vma)
+static bool zero_page_may_refuse(void)
 {
-	return vma->vm_flags & VM_MTE_ALLOWED;
+	return IS_ENABLED(CONFIG_ARM64_MTE);
 }
 
 /*
- * page_zero_mergeable - @page of @vma, at @addr, may be replaced by the zero
+ * page_zero_mergeable - @page, mapped at @addr, may be replaced by the zero
  * page: it equals it, and the architecture does not refuse it
  *
  * pages_identical() reads the zero page too, word for word with @page:
@@ -2043,10 +2045,9 @@ static bool zero_page_may_refuse(struct vm_area_struct *vma)
  * which is what the check finds nearly always (make bench, "limit"). It is
  * used only where the architecture may refuse the page.
  */
-static bool page_zero_mergeable(struct vm_area_struct *vma, struct page *page,
-				unsigned long addr)
+static bool page_zero_mergeable(struct page *page, unsigned long addr)
 {
-	if (zero_page_may_refuse(vma))
+	if (zero_page_may_refuse())
 		return pages_identical(page, ZERO_PAGE(addr));
 	return page_zero_filled(page);
 }
@@ -2201,7 +2202,7 @@ static unsigned int merge_zero_run(struct vm_area_struct *vma,
 		 */
 		ok = !PageHWPoison(&folio->page) &&
 		     folio_refs_explained(folio, 1) &&
-		     page_zero_mergeable(vma, &folio->page, a);
+		     page_zero_mergeable(&folio->page, a);
 		if (ok) {
 			set_pte_at(mm, a, ptep,
 				   ksm_zero_pte(vma, a, ksm_zero_run.pte[i]));
@@ -2281,8 +2282,11 @@ out_unlock:
  * pages as KSM zero pages; a folio that fails but is zero-filled is kept,
  * not split, since the next scan may not meet the failure again. Either
  * way, the sample stands in for a first read: a folio that fools it costs
- * a write-protection, a flush and a write fault of its owner once, and is
- * read in full first from then on (ksm_zero_fooled).
+ * a write-protection, a flush and a write fault of its owner where it
+ * writes (one per PTE of an mTHP), once, and is read in full first from
+ * then on (ksm_zero_fooled), as is a folio that the architecture refused.
+ * Where write protection also marks the pages possibly shared
+ * (zero_check_must_share()), a folio is read first anyway.
  *
  * Any other large folio is split only if at least zero_pages_thp_split_min
  * of its pages are zero-filled, a number meant for HPAGE_PMD_NR pages and
@@ -2550,6 +2554,45 @@ static bool folio_zero_filled(struct folio *folio)
 }
 
 /*
+ * folio_identical_to_zero - the index of the first page of @folio, mapped
+ * at @lo, that may not be replaced by the zero page, folio_nr_pages() if
+ * all may: page_zero_mergeable(), where the architecture may refuse a page
+ * (arm64 refuses MTE-tagged ones). A poisoned page is not read. With
+ * @may_sleep, ksmd yields between pages.
+ */
+static unsigned int folio_identical_to_zero(struct folio *folio,
+					    unsigned long lo, bool may_sleep)
+{
+	unsigned int i;
+
+	for (i = 0; i < folio_nr_pages(folio); i++) {
+		struct page *page = folio_page(folio, i);
+
+		if (PageHWPoison(page) ||
+		    !page_zero_mergeable(page, lo + i * PAGE_SIZE))
+			break;
+		if (may_sleep)
+			cond_resched();
+	}
+	return i;
+}
+
+/*
+ * folio_zero_mergeable - every page of @folio, mapped from @lo on, may be
+ * replaced by the zero page: folio_zero_filled(), which leaves a hint in a
+ * folio that is not, or where the architecture may refuse a page that
+ * reads as zeroes (arm64: MTE tags, which KVM sets on the memory of an MTE
+ * guest), folio_identical_to_zero().
+ */
+static bool folio_zero_mergeable(struct folio *folio, unsigned long lo)
+{
+	if (zero_page_may_refuse())
+		return folio_identical_to_zero(folio, lo, true) ==
+		       folio_nr_pages(folio);
+	return folio_zero_filled(folio);
+}
+
+/*
  * zero_check_must_share - whether a large folio of @vma that is
  * write-protected for the check that it is zero-filled must also be marked
  * possibly shared
@@ -2643,7 +2686,11 @@ unlock:
  * TLB flush and a write fault of its owner, once: the read leaves a hint
  * (the word that is not zero), which later scans look at before the
  * sample, and a mark in ksm_zero_fooled, which has the folio read in full
- * before it is write-protected from then on. As for small pages
+ * before it is write-protected from then on, as has a folio that the
+ * architecture refused (folio_zero_mergeable()). Where write protection
+ * also marks the THP possibly shared (zero_check_must_share()), the folio
+ * is read first anyway, so that one that is not zero keeps no such mark.
+ * As for small pages
  * (write_protect_page(), replace_page()), each step has its own mmu
  * notifier range, so that no secondary MMU waits for a read. The folio
  * lock keeps the swap cache state of the folio still while its references
@@ -2657,21 +2704,28 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 				 struct folio *folio, struct folio *zero_folio)
 {
 	unsigned long fooled_bit = zero_fooled_bit(folio);
-	bool fooled = test_bit(fooled_bit, ksm_zero_fooled);
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
 	pmd_t orig, old, entry;
 	spinlock_t *ptl;	/* the lock of the PMD */
-	bool ok = false, protected;
+	bool ok = false, protected, fooled;
 
 	lockdep_assert_held(&ksm_thread_mutex);
-	if ((fooled && !folio_zero_filled(folio)) || !folio_trylock(folio))
+	fooled = test_bit(fooled_bit, ksm_zero_fooled);
+	/*
+	 * Where write protection also marks the THP possibly shared, a THP
+	 * that is not zero-filled would keep the mark: read it first.
+	 */
+	if ((fooled || zero_check_must_share(vma)) &&
+	    !folio_zero_mergeable(folio, haddr))
+		return false;
+	if (!folio_trylock(folio))
 		return false;
 	protected = write_protect_huge_pmd(vma, haddr, pmd, folio, &orig);
 	folio_unlock(folio);
 	if (!protected)
 		return false;
-	if (!folio_zero_filled(folio)) {
+	if (!folio_zero_mergeable(folio, haddr)) {
 		__set_bit(fooled_bit, ksm_zero_fooled);
 		return false;
 	}
@@ -2844,31 +2898,6 @@ out:
 	return ok;
 }
 
-/*
- * folio_identical_to_zero - the index of the first page of @folio, mapped
- * at @lo in @vma, that may not be replaced by the zero page,
- * folio_nr_pages() if all may: page_zero_mergeable(), where the
- * architecture may refuse a page (arm64 refuses MTE-tagged ones). A
- * poisoned page is not read. With @may_sleep, ksmd yields between pages.
- */
-static unsigned int folio_identical_to_zero(struct vm_area_struct *vma,
-					    struct folio *folio,
-					    unsigned long lo, bool may_sleep)
-{
-	unsigned int i;
-
-	for (i = 0; i < folio_nr_pages(folio); i++) {
-		struct page *page = folio_page(folio, i);
-
-		if (PageHWPoison(page) ||
-		    !page_zero_mergeable(vma, page, lo + i * PAGE_SIZE))
-			break;
-		if (may_sleep)
-			cond_resched();
-	}
-	return i;
-}
-
 enum zero_folio_result {
 	ZERO_FOLIO_MERGED,	/* given back whole */
 	ZERO_FOLIO_KEPT,	/* kept whole, for a reason that may pass */
@@ -2912,10 +2941,20 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 
 	lockdep_assert_held(&ksm_thread_mutex);
 	fooled = test_bit(zero_fooled_bit(folio), ksm_zero_fooled);
-	if (fooled)
+	/*
+	 * Read first a folio that fooled the sample, and a large one that
+	 * write protection would leave possibly shared.
+	 */
+	if (fooled || (!small && zero_check_must_share(vma)))
 		read_first = true;
-	if (read_first && !folio_zero_filled(folio))
-		return ZERO_FOLIO_NOT_ZERO;
+	if (read_first) {
+		if (!folio_zero_filled(folio))
+			return ZERO_FOLIO_NOT_ZERO;
+		/* Zero-filled, but refused (arm64: MTE tags)? Kept. */
+		if (zero_page_may_refuse() &&
+		    folio_identical_to_zero(folio, lo, true) < nr)
+			return ZERO_FOLIO_KEPT;
+	}
 	/* ksm_zero_run is ksmd's, under ksm_thread_mutex: free here. */
 	old = small ? ksm_zero_run.pte :
 		      kvmalloc_array(nr, sizeof(*old), GFP_KERNEL |
@@ -2931,14 +2970,14 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 		folio_unlock(folio);
 		if (!protected)
 			goto out_free;
-		differs = folio_identical_to_zero(vma, folio, lo, true);
+		differs = folio_identical_to_zero(folio, lo, true);
 		if (differs < nr) {
-			/* Not zero, or only refused? As under the lock below. */
-			if (!PageHWPoison(folio_page(folio, differs)) &&
-			    !folio_page_zero_filled(folio, differs, true)) {
+			/* As under the lock below. */
+			if (!PageHWPoison(folio_page(folio, differs))) {
 				__set_bit(zero_fooled_bit(folio),
 					  ksm_zero_fooled);
-				ret = ZERO_FOLIO_NOT_ZERO;
+				if (!folio_page_zero_filled(folio, differs, true))
+					ret = ZERO_FOLIO_NOT_ZERO;
 			}
 			goto out_free;
 		}
@@ -2958,7 +2997,7 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 	 * Poisoned since it was looked at? memory_failure() flags the page
 	 * before the folio.
 	 */
-	differs = small ? folio_identical_to_zero(vma, folio, lo, false) : nr;
+	differs = small ? folio_identical_to_zero(folio, lo, false) : nr;
 	ok = !folio_contain_hwpoisoned_page(folio) && differs == nr &&
 	     (small || !folio_any_page_hwpoison(folio));
 	for (i = 0; i < nr; i++) {
@@ -2968,12 +3007,15 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 			   ok ? ksm_zero_pte(vma, a, old[i]) : old[i]);
 	}
 	if (!ok) {
-		/* Not zero, or only refused? The word that is not sets a hint. */
+		/*
+		 * Not zero, or only refused (arm64: MTE tags)? Either way it is
+		 * read first from now on; a word that is not zero sets a hint.
+		 */
 		if (differs < nr &&
-		    !PageHWPoison(folio_page(folio, differs)) &&
-		    !folio_page_zero_filled(folio, differs, true)) {
+		    !PageHWPoison(folio_page(folio, differs))) {
 			__set_bit(zero_fooled_bit(folio), ksm_zero_fooled);
-			ret = ZERO_FOLIO_NOT_ZERO;
+			if (!folio_page_zero_filled(folio, differs, true))
+				ret = ZERO_FOLIO_NOT_ZERO;
 		}
 		goto out_unlock;
 	}
@@ -3118,8 +3160,11 @@ static void merge_zero_large_folio(struct vm_area_struct *vma,
 	/* Then a word that is not zero rules out anything but keeping it. */
 	whole_only = !may_split || min >= folio_nr_pages(folio);
 	/*
-	 * The checks read words, where pages_identical() would also let the
-	 * architecture refuse a page: MTE-tagged memory is left whole.
+	 * MTE-tagged memory is left whole: a vma that uses tags without a
+	 * look, elsewhere by the checks that decide, which let the
+	 * architecture refuse a page (folio_zero_mergeable(),
+	 * folio_identical_to_zero(); a split maps the zero page only where
+	 * pages_identical() agrees).
 	 */
 	if (WARN_ON_ONCE(folio_nr_pages(folio) > MAX_PTRS_PER_PTE) ||
 	    userfaultfd_wp(vma) || (vma->vm_flags & VM_MTE) ||
@@ -3280,18 +3325,16 @@ static int try_to_merge_with_zero_page(struct ksm_rmap_item *rmap_item,
 		if (*merged)
 			trace_ksm_merge_one_page(my_zero_pfn(addr), rmap_item,
 						 mm, 0);
-	} else if (!zero_page_may_refuse(vma) ||
-		   pages_identical(page, ZERO_PAGE(addr))) {
+	} else if ((is_zero_only_item(rmap_item) && !zero_page_may_refuse()) ||
+		   page_zero_mergeable(page, addr)) {
 		/*
-		 * The caller has just read the page whole: its checksum is the
-		 * zero page's, or it is zero-filled. merge_zero_run() reads it
-		 * again once it can no longer be written; a page that only
-		 * shares the checksum of the zero page (one in 2^32 by chance)
-		 * costs a TLB flush there, on every scan.
-		 * Where the architecture may refuse to replace the page even
-		 * though it reads as zeroes (arm64 with MTE tags), it is asked
-		 * before the PTEs are cleared, which keeps a refused page from
-		 * costing a TLB flush and an mmu notifier call on every scan.
+		 * Checked before the PTEs are cleared, so that a page whose
+		 * checksum only equals the zero page's (a page made for it
+		 * can) or that the architecture refuses although it reads as
+		 * zeroes (arm64 with MTE tags) costs a read on every scan,
+		 * not a TLB flush and an mmu notifier range (KVM zaps its
+		 * mapping). For zero_pages_scope "all" the caller has just
+		 * found the page zero-filled, with the same read.
 		 */
 		max = min(max, ZERO_RUN_MAX);
 		max = min_t(unsigned long, max,
