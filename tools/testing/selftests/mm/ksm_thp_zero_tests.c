@@ -404,7 +404,7 @@ static void test_sample_miss(void)
 out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, nr);
-	ksft_test_result(ok, "THP zero but for an unsampled word: write-protected once at most, kept whole\n");
+	ksft_test_result(ok, "THP zero but for an unsampled word: write-protected at most once\n");
 }
 
 /* Odd pages zero, even pages data: below and above the split threshold. */
