@@ -1326,15 +1326,17 @@ ppc64le	powerpc	powerpc64le-linux-gnu-	ppc64le_defconfig	PPC_BOOK3S_64 PPC_64K_P
 s390x	s390	s390x-linux-gnu-	defconfig
 "
 
-# cross_build SRC BUILD ARCH CROSS DEFCONFIG OPTION...: a W=1 build of
-# mm/ksm.o alone, out of tree, with ccache. The config (DEFCONFIG, then the
-# options, KSM and TRANSPARENT_HUGEPAGE set, then olddefconfig) and "make
-# prepare" are redone only when the Kconfig files or defconfigs of SRC
-# changed. The output of the build goes to BUILD/ksm.log; returns non-zero
+# cross_build SRC BUILD ARCH CROSS DEFCONFIG [--keep-config] OPTION...: a
+# W=1 build of mm/ksm.o alone, out of tree, with ccache. The config
+# (DEFCONFIG, then the options, KSM and TRANSPARENT_HUGEPAGE set, then
+# olddefconfig) and "make prepare" are redone only when the Kconfig files
+# or defconfigs of SRC changed, never with --keep-config (kbuild's
+# syncconfig takes in a changed Kconfig file). The output of the build goes to BUILD/ksm.log; returns non-zero
 # when it fails. (Called as a condition: set -e does not act in here.)
 cross_build() {
-	local src=$1 build=$2 arch=$3 cross=$4 defconfig=$5
+	local src=$1 build=$2 arch=$3 cross=$4 defconfig=$5 keep=0
 	shift 5
+	[ "${1:-}" != --keep-config ] || { keep=1; shift; }
 	local opts=(KSM TRANSPARENT_HUGEPAGE "$@") opt sum
 	local mk=(make -s -C "$src" O="$build" ARCH="$arch" CROSS_COMPILE="$cross"
 		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" W=1)
@@ -1344,7 +1346,7 @@ cross_build() {
 		find "$src" \( -name 'Kconfig*' -o -path "$src/arch/$arch/configs/*" \) \
 			-type f -print0 | sort -z | xargs -0 cat
 	} | sha256sum | cut -d' ' -f1)
-	if [ "$(cat "$build/.cross-sum" 2>/dev/null)" != "$sum" ]; then
+	if [ $keep = 0 ] && [ "$(cat "$build/.cross-sum" 2>/dev/null)" != "$sum" ]; then
 		log "configuring $build ($defconfig${*:+ + $*})"
 		rm -f "$build/.cross-sum"
 		"${mk[@]}" "$defconfig" > "$build/ksm.log" 2>&1 ||
@@ -1622,54 +1624,99 @@ patch_make() {
 	make -s -C "$1" O="$2" ARCH=x86_64 CC="ccache gcc" -j"$JOBS" "${@:3}"
 }
 
-# check_each_patch: the tree after each patch builds. The states of
-# make patches go in turn into a tree: a bzImage with no warning about a
-# file the series touches, and the KSM selftests of that state compiled.
-# Sparse (C=2) on mm/ksm.o runs at the base's state and at the last one.
+# objects_using BUILD TREE FILE...: the objects of BUILD, a build of TREE,
+# whose dependencies (their .cmd files) name one of the FILEs (paths in
+# TREE), one per line.
+objects_using() {
+	local build=$1 tree=$2
+	shift 2
+	[ $# -gt 0 ] || return 0
+	find "$build" -path "$build/tools" -prune -o -path "$build/scripts" -prune \
+		-o -name '.*.o.cmd' -print0 |
+		xargs -0 awk -v tree="$tree" -v files="$*" '
+			BEGIN { n = split(files, f, " "); for (i = 1; i <= n; i++) want[tree "/" f[i]] = 1 }
+			$1 in want { print FILENAME; nextfile }' |
+		sed -E "s|^$build/||; s|(^\|/)\.([^/]*)\.cmd\$|\1\2|" | sort -u
+}
+
+# globals_defined FILE...: the global symbols the object files define;
+# globals_undefined FILE...: those they use and do not define (weak
+# references aside).
+globals_defined() { nm -g --defined-only "$@" | awk 'NF == 3 { print $3 }' | sort -u; }
+globals_undefined() { nm -u "$@" | awk '$1 == "U" { print $2 }' | sort -u; }
+
+# check_each_patch: every state of make patches compiles, with no warning
+# about a file the series touches, and links as far as the series can
+# break a link; the KSM selftests of each state compile.
 #
-# Which tree and configuration: a state whose headers (include/) are
-# already the series' goes into the series tree and builds in the test
-# kernel's build directory, where the build of the final tree
-# (step_kernel) has left every object but those of the files that differ,
-# and ccache has the rest; the series tree is left at the last state,
-# which is the series, as make test finds it. The states before (those
-# before the patch that changes include/linux/mm.h) compile every object
-# with the base's headers, which nothing else builds. They go into a tree
-# of their own, out/src/patches (hard links to the base, written by
-# rename as the series tree), and build harness/patches.config in
-# out/build/patches: every option the series' code depends on, without
-# the drivers and the debug instrumentation of the test kernel. With one
-# tree for both, the series' headers, written back at the first of the
-# later states, were new to make, and the test kernel's directory
-# rebuilt every object (from ccache: 3.5 minutes). All in the test
-# kernel's configuration, these builds took 21 minutes of a fresh clone's
-# make check, 10 of them the first patch; patches.config builds cold in 6.
+# What is built: every object that depends on a file that the state
+# changes: the objects of the C files the series changes (C, below) and
+# every object that includes a header of the state that differs from
+# the headers its build directory was made with; which objects include
+# what, the final tree's build tells (its .cmd files). The rest of the
+# kernel compiles at that state as it does in one of the two trees that
+# are built whole anyway (the base's headers are those of every other
+# object of the base, the series' those of the test kernel). The link:
+# each global symbol these objects use must be defined by them or by an
+# object that the series does not change, i.e. be in the test kernel's
+# vmlinux and not be one that the final versions of C define. A whole
+# bzImage per patch took 15 of the 64 minutes of .ci/run (the patches
+# before the one that changes include/linux/mm.h compile the whole kernel
+# with the base's headers, which no other build uses: 7.5 minutes cold).
+#
+# Where: a state whose headers (include/) are already the series' goes
+# into the series tree and builds in the test kernel's build directory,
+# where the build of the final tree (step_kernel) has left every object;
+# the series tree is left at the last state, which is the series, as
+# make test finds it. The states before go into a tree of their own,
+# out/src/patches (hard links to the base, written by rename as the series
+# tree), built in out/build/patches with the test kernel's configuration.
+# Sparse (C=2) on mm/ksm.o runs at the base's state and at the last one.
 check_each_patch() {
 	local p=$OUT/patches series=$OUT/src/series ptree=$OUT/src/patches
-	local tiny=$OUT/build/patches names n st rc=0 t ok tests tree build last cfg
-	local cflags
+	local early=$OUT/build/patches final=$OUT/build/series
+	local names n st rc=0 t ok tests tree build last cfg ref f objs missing
+	local cflags cobjs=() changed elsewhere
 	mapfile -t names < "$p/states/names"
 	last=$(printf %02d $((${#names[@]} - 1)))
 	[ -d "$ptree" ] || cp -al "$OUT/src/base" "$ptree"
 	put_state "$p/states/00" "$ptree"
-	config_kernel "$ptree" "$tiny" "$h/patches.config"
+	config_kernel "$ptree" "$early" "$h/kernel.config" "$h/debug.config"
+	# C: the objects of the kernel's C files that the series changes.
+	for f in $(manifest_files); do
+		case $f in *.c) ;; *) continue ;; esac
+		[ -e "$final/${f%.c}.o" ] || continue
+		cmp -s "$p/states/$last/$f" "$OUT/src/base/$f" || cobjs+=("${f%.c}.o")
+	done
+	elsewhere=$final/symbols-elsewhere
+	comm -23 <(globals_defined "$final/vmlinux") \
+		<(cd "$final" && globals_defined "${cobjs[@]}") > "$elsewhere"
 	# However this ends, the series tree is the series again.
 	trap 'put_series_back' EXIT
 	log "sparse (C=2) on mm/ksm.o of the base"
-	patch_make "$ptree" "$tiny" C=2 mm/ksm.o > "$tiny/sparse-base.log" 2>&1 || true
-	grep -E '(warning|error):' "$tiny/sparse-base.log" > "$tiny/sparse-base.diags" || true
+	patch_make "$ptree" "$early" C=2 mm/ksm.o > "$early/sparse-base.log" 2>&1 || true
+	# Paths relative to the tree: the two runs are in different trees.
+	grep -E '(warning|error):' "$early/sparse-base.log" |
+		sed "s|^$ptree/||" > "$early/sparse-base.diags" || true
 	for ((n = 1; n < ${#names[@]}; n++)); do
 		st=$(printf %02d "$n")
 		if diff -rq "$p/states/$st/include" "$p/states/$last/include" >/dev/null 2>&1; then
-			tree=$series build=$OUT/build/series cfg="test kernel config"
+			tree=$series build=$final ref=$last cfg="test kernel build"
 		else
-			tree=$ptree build=$tiny cfg=patches.config
+			tree=$ptree build=$early ref=00 cfg="base's headers"
 		fi
+		changed=()
+		for f in $(manifest_files); do
+			case $f in include/*.h) ;; *) continue ;; esac
+			cmp -s "$p/states/$st/$f" "$p/states/$ref/$f" || changed+=("$f")
+		done
+		mapfile -t objs < <({ printf '%s\n' "${cobjs[@]}"
+			objects_using "$final" "$series" "${changed[@]}"; } | sort -u)
 		put_state "$p/states/$st" "$tree"
 		cflags="-Wall -O2 -U_FORTIFY_SOURCE -fsyntax-only
-			-I$tree/tools/testing/selftests -I$OUT/build/series/hdr/include
+			-I$tree/tools/testing/selftests -I$final/hdr/include
 			-I$tree/tools/include -I$tree/tools/include/uapi -I$tree"
-		if ! patch_make "$tree" "$build" bzImage > "$build/patch-$st.log" 2>&1; then
+		if ! patch_make "$tree" "$build" "${objs[@]}" > "$build/patch-$st.log" 2>&1; then
 			echo "patch $st: FAIL, does not build (log: $build/patch-$st.log)"
 			grep -E 'error:' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
 			rc=1
@@ -1677,7 +1724,13 @@ check_each_patch() {
 		fi
 		ok=1
 		if grep -E '(warning|error):' "$build/patch-$st.log" |
-			grep -E '(mm/(ksm|huge_memory|userfaultfd)|fs/exec|kernel/fork|include/linux/ksm|include/trace/events/ksm)\.'; then
+			grep -E '(mm/(ksm|huge_memory|userfaultfd|memory)|fs/exec|kernel/fork|include/linux/ksm|include/trace/events/ksm)\.'; then
+			ok=0
+		fi
+		missing=$(cd "$build" && comm -23 <(globals_undefined "${objs[@]}") \
+			<(sort -u <(globals_defined "${objs[@]}") "$elsewhere"))
+		if [ -n "$missing" ]; then
+			echo "patch $st: FAIL, would not link: undefined $(echo $missing)"
 			ok=0
 		fi
 		tests=0
@@ -1691,7 +1744,7 @@ check_each_patch() {
 			tests=$((tests + 1))
 		done
 		if [ $ok = 1 ]; then
-			echo "patch $st: builds ($cfg), no warning; $tests KSM selftests compile (${names[n]})"
+			echo "patch $st: ${#objs[@]} objects build ($cfg), link, no warning; $tests KSM selftests compile (${names[n]})"
 		else
 			echo "patch $st: FAIL, warnings (log: $build/patch-$st.log)"
 			grep -E '(warning|error):' "$build/patch-$st.log" | head -n 5 | sed 's/^/    /'
@@ -1699,14 +1752,15 @@ check_each_patch() {
 		fi
 	done
 	log "sparse (C=2) on mm/ksm.o of the series"
-	put_state "$p/states/$last" "$ptree"
-	patch_make "$ptree" "$tiny" C=2 mm/ksm.o > "$tiny/sparse-series.log" 2>&1 || rc=1
-	grep -E '(warning|error):' "$tiny/sparse-series.log" > "$tiny/sparse-series.diags" || true
+	put_state "$p/states/$last" "$series"
+	patch_make "$series" "$final" C=2 mm/ksm.o > "$final/sparse-series.log" 2>&1 || rc=1
+	grep -E '(warning|error):' "$final/sparse-series.log" |
+		sed "s|^$series/||" > "$final/sparse-series.diags" || true
 	# The warnings of harness/series/sparse-known are accepted, by function.
-	t=$(new_diags "$tiny/sparse-base.diags" "$tiny/sparse-series.diags" |
+	t=$(new_diags "$early/sparse-base.diags" "$final/sparse-series.diags" |
 		grep -vFf <(awk '!/^#/ && NF { print "in '"'"'" $1 "'"'"' - " }' \
 			"$h/series/sparse-known") || true)
-	report_new sparse "$t" "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$tiny/sparse-base.diags") in the base, $(wc -l < "$tiny/sparse-series.diags") in the series)" ||
+	report_new sparse "$t" "sparse: no new warning but those of harness/series/sparse-known ($(wc -l < "$early/sparse-base.diags") in the base, $(wc -l < "$final/sparse-series.diags") in the series)" ||
 		rc=1
 	return $rc
 }
@@ -1822,7 +1876,7 @@ step_check() {
 		log "W=1 build of $objs"
 		# shellcheck disable=SC2086
 		make -s -C "$OUT/src/series" O="$OUT/build/series" ARCH=x86_64 \
-			CC="ccache gcc" W=1 $objs 2>&1 | tee "$OUT/build/series/w1.log"
+			CC="ccache gcc" W=1 -j"$JOBS" $objs 2>&1 | tee "$OUT/build/series/w1.log"
 		! grep -q 'warning:' "$OUT/build/series/w1.log" || rc=1
 	fi
 	log "W=1 build of mm/ksm.o without CONFIG_KSM_ZERO_PAGES_ALL and THP"
@@ -1833,7 +1887,7 @@ step_check() {
 	make -s -C "$OUT/src/series" O="$OUT/build/series-noall" ARCH=x86_64 \
 		olddefconfig >/dev/null
 	make -s -C "$OUT/src/series" O="$OUT/build/series-noall" ARCH=x86_64 \
-		CC="ccache gcc" W=1 mm/ksm.o fs/exec.o kernel/fork.o 2>&1 |
+		CC="ccache gcc" W=1 -j"$JOBS" mm/ksm.o fs/exec.o kernel/fork.o 2>&1 |
 		tee "$OUT/build/series-noall/w1.log"
 	! grep -q 'warning:\|error:' "$OUT/build/series-noall/w1.log" || rc=1
 	# The series' hooks outside mm/ksm.c build without KSM too.
@@ -1844,7 +1898,7 @@ step_check() {
 	make -s -C "$OUT/src/series" O="$OUT/build/series-noksm" ARCH=x86_64 \
 		olddefconfig >/dev/null
 	make -s -C "$OUT/src/series" O="$OUT/build/series-noksm" ARCH=x86_64 \
-		CC="ccache gcc" W=1 mm/huge_memory.o mm/userfaultfd.o mm/memory.o \
+		CC="ccache gcc" W=1 -j"$JOBS" mm/huge_memory.o mm/userfaultfd.o mm/memory.o \
 		fs/exec.o kernel/fork.o fs/proc/task_mmu.o 2>&1 |
 		tee "$OUT/build/series-noksm/w1.log"
 	! grep -q 'warning:\|error:' "$OUT/build/series-noksm/w1.log" || rc=1
@@ -1872,8 +1926,8 @@ step_check() {
 # in $OUT/src.
 step_check_cross() {
 	local base=${1:-$OUT/src/base} series=${2:-$OUT/src/series}
-	local rc=0 name arch cross defconfig opts d failed new errs warns shared msg
-	local spid
+	local rc=0 name arch cross defconfig opts n
+	local -a names pids
 	# shellcheck disable=SC2086
 	install_packages $CHECK_PACKAGES || die "could not install $CHECK_PACKAGES"
 	if [ ! -f "$base/mm/ksm.c" ] || [ ! -f "$series/mm/ksm.c" ]; then
@@ -1881,52 +1935,76 @@ step_check_cross() {
 	fi
 	base=$(cd "$base" && pwd)
 	series=$(cd "$series" && pwd)
+	# The architectures side by side: a cold build's steps (defconfig,
+	# olddefconfig, much of prepare) are serial.
 	while IFS=$'\t' read -r name arch cross defconfig opts; do
 		[ -n "$name" ] || continue
-		d=$OUT/cross/$name
-		# The series builds beside the base: the steps of a cold build
-		# (defconfig, olddefconfig, much of prepare) are serial.
+		mkdir -p "$OUT/cross"
 		# shellcheck disable=SC2086
-		cross_build "$series" "$d-series" "$arch" "$cross" "$defconfig" $opts \
-			< /dev/null &
-		spid=$!
-		# shellcheck disable=SC2086
-		if ! cross_build "$base" "$d-base" "$arch" "$cross" "$defconfig" $opts; then
-			wait $spid || true
-			tail -n 20 "$d-base/ksm.log" | sed 's/^/    /'
-			echo "cross $name: FAIL (the base does not build; log: $d-base/ksm.log)"
-			rc=1
-			continue
-		fi
-		cross_diags "$base" "$d-base/ksm.log" > "$d-base/diags"
-		failed=0
-		wait $spid || failed=1
-		cross_diags "$series" "$d-series/ksm.log" > "$d-series/diags"
-		# Errors, and the warnings that the base does not have as often.
-		new=$(awk -v base="$d-base/diags" '
-			{ key = $0; sub(/:[0-9]+(:[0-9]+)?: /, ": ", key) }
-			FILENAME == base { if (key !~ /: (fatal )?error: /) n[key]++; next }
-			n[key] > 0 { n[key]--; next }
-			{ print }' "$d-base/diags" "$d-series/diags")
-		errs=$(grep -cE ': (fatal )?error: ' <<<"$new" || true)
-		warns=$(grep -c ': warning: ' <<<"$new" || true)
-		shared=$(($(grep -c ': warning: ' "$d-series/diags" || true) - warns))
-		if [ $failed = 0 ] && [ -z "$new" ]; then
-			msg="0 new warnings"
-			[ "$shared" -eq 0 ] || msg+=", $shared as in the base"
-			echo "cross $name: ok ($msg)"
-			continue
-		fi
-		if [ $failed = 1 ] && [ "$errs" -eq 0 ]; then
-			# No compiler error to show: the end of the log.
-			new=$(tail -n 20 "$d-series/ksm.log")
-			errs=1
-		fi
-		echo "cross $name: FAIL ($errs error(s), $warns new warning(s); log: $d-series/ksm.log)"
-		printf '%s\n' "$new" | sed 's/^/    /'
-		rc=1
+		cross_arch "$base" "$series" "$name" "$arch" "$cross" "$defconfig" $opts \
+			> "$OUT/cross/$name.verdict" 2>&1 < /dev/null &
+		names+=("$name")
+		pids+=($!)
 	done <<<"$CROSS_TARGETS"
+	for ((n = 0; n < ${#names[@]}; n++)); do
+		wait "${pids[n]}" || rc=1
+		cat "$OUT/cross/${names[n]}.verdict"
+	done
 	return $rc
+}
+
+# cross_arch BASE SERIES NAME ARCH CROSS DEFCONFIG OPTION...: mm/ksm.o of
+# BASE, then of SERIES, built for ARCH in one build directory, from one
+# tree (hard links to BASE, the series' files put in for the second
+# build): configured and prepared once, for the base; the series' Kconfig
+# changes are taken in by kbuild's syncconfig. Prints the verdict; fails
+# on an error in the series build, or on a warning about a file of the
+# series that the base build does not have as often (compared without
+# line numbers: the series moves lines).
+cross_arch() {
+	local base=$1 series=$2 name=$3 arch=$4 cross=$5 defconfig=$6
+	shift 6
+	local d=$OUT/cross/$name t=$OUT/cross/$name-src failed new errs warns shared msg
+	if [ "$(cat "$t/.cross-base" 2>/dev/null)" != "$base" ]; then
+		rm -rf "$t"
+		cp -al "$base" "$t" || die "could not link $base to $t"
+		echo "$base" > "$t/.cross-base"
+	fi
+	put_state "$base" "$t"
+	if ! cross_build "$t" "$d" "$arch" "$cross" "$defconfig" "$@"; then
+		tail -n 20 "$d/ksm.log" | sed 's/^/    /'
+		echo "cross $name: FAIL (the base does not build; log: $d/ksm.log)"
+		return 1
+	fi
+	cross_diags "$t" "$d/ksm.log" > "$d/diags-base"
+	cp "$d/ksm.log" "$d/ksm-base.log"
+	put_state "$series" "$t"
+	failed=0
+	cross_build "$t" "$d" "$arch" "$cross" "$defconfig" --keep-config "$@" || failed=1
+	cross_diags "$t" "$d/ksm.log" > "$d/diags"
+	# Errors, and the warnings that the base does not have as often.
+	new=$(awk -v base="$d/diags-base" '
+		{ key = $0; sub(/:[0-9]+(:[0-9]+)?: /, ": ", key) }
+		FILENAME == base { if (key !~ /: (fatal )?error: /) n[key]++; next }
+		n[key] > 0 { n[key]--; next }
+		{ print }' "$d/diags-base" "$d/diags")
+	errs=$(grep -cE ': (fatal )?error: ' <<<"$new" || true)
+	warns=$(grep -c ': warning: ' <<<"$new" || true)
+	shared=$(($(grep -c ': warning: ' "$d/diags" || true) - warns))
+	if [ $failed = 0 ] && [ -z "$new" ]; then
+		msg="0 new warnings"
+		[ "$shared" -eq 0 ] || msg+=", $shared as in the base"
+		echo "cross $name: ok ($msg)"
+		return 0
+	fi
+	if [ $failed = 1 ] && [ "$errs" -eq 0 ]; then
+		# No compiler error to show: the end of the log.
+		new=$(tail -n 20 "$d/ksm.log")
+		errs=1
+	fi
+	echo "cross $name: FAIL ($errs error(s), $warns new warning(s); log: $d/ksm.log)"
+	printf '%s\n' "$new" | sed 's/^/    /'
+	return 1
 }
 
 # ARCH=arm64 is for make test, make kernel, make bench and make deps; the
@@ -1942,10 +2020,11 @@ deps|base|kernel|test|demo|stress|patches|bisect) "step_$1" ;;
 check-deps) step_check_deps ;;
 kernel-kcsan) step_kernel_kcsan ;;
 gen-patches) gen_patches ;;
+each-patch) gen_patches && check_each_patch ;;
 newest) step_newest ;;
 test-base) step_test_base ;;
 bench) step_bench ;;
 check) step_check ;;
 check-cross) shift; step_check_cross "$@" ;;
-*) die "usage: run.sh deps|check-deps|base|kernel|kernel-kcsan|test|test-base|demo|stress|bench|patches|bisect|check|check-cross [BASE SERIES]" ;;
+*) die "usage: run.sh deps|check-deps|base|kernel|kernel-kcsan|test|test-base|demo|stress|bench|patches|bisect|check|each-patch|check-cross [BASE SERIES]" ;;
 esac
