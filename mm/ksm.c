@@ -1532,14 +1532,17 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  * for zero-filled pages only: there it merges nothing else, puts nothing
  * into the trees, and keeps no rmap_item. scan_get_next_rmap_item() hands
  * such a page to ksm_do_scan() with ksm_zero_only_item, a stand-in that is
- * never linked anywhere, and merge_zero_only_page() tests it by reading it:
- * a page that is not zero-filled costs the walk that found it (mmap_lock
- * for read and the page table lock, as for any page scanned) and the read
- * up to its first non-zero word, with no folio lock, no TLB flush and no
- * mmu notifier call. The memory KSM spends on "all" is an mm_slot per
- * process. Without per-page state, zero_pages_min_age does not apply
- * there: zero-filled pages are merged when first seen, and the scan cannot
- * skip pages that smart_scan would skip.
+ * never linked anywhere, and merge_zero_only_page() tests it by reading it.
+ * A page whose sample of a few words (page_maybe_zero()) is not all zero
+ * is passed over in the page table walk itself, under the page table lock
+ * that the walk holds anyway, and counts against the batch as a page
+ * scanned: a page that is not zero-filled costs a few loads, with no
+ * reference, no folio lock, no TLB flush and no mmu notifier call, and
+ * ksmd's work per batch stays bounded by pages_to_scan. The memory KSM
+ * spends on "all" is an mm_slot per process. Without per-page state,
+ * zero_pages_min_age does not apply there: zero-filled pages are merged
+ * when first seen, and the scan cannot skip pages that smart_scan would
+ * skip.
  *
  * The vmas visited this way are those where a page fault could have mapped
  * the zero page and where nobody expects a page to stay put: private
@@ -4356,10 +4359,44 @@ static bool should_skip_rmap_item(struct page *page,
 struct ksm_next_page_arg {
 	struct folio *folio;
 	struct page *page;
-	unsigned long addr;
+	unsigned long addr;	/* out: address of the page found, or where to resume */
+	unsigned int may_pass;	/* in: how many pages may be passed over */
+	unsigned int passed;	/* out: pages passed over, not zero-filled */
 	bool zero_only;		/* in: a vma that its owner did not register */
 	bool pmd_mapped;	/* out: the folio found is mapped by the PMD */
 };
+
+/* What ksm_next_page_pmd_entry() returns, besides 0 (no page up to the end) */
+enum {
+	KSM_NEXT_PAGE_FOUND = 1,	/* a page to scan, with a reference */
+	KSM_NEXT_PAGE_PAUSED,		/* may_pass spent, or need_resched() */
+};
+
+/*
+ * The pages that one walk of a vma that its owner did not register may pass
+ * over, under one hold of mmap_lock and of the page table lock: a few words
+ * of each are read, and with 64K pages a page table maps 8192 of them.
+ */
+#define ZERO_ONLY_PASS_MAX	64U
+
+/*
+ * zero_only_may_pass - the walk may pass over @page, mapped at @addr in a
+ * vma that its owner did not register: it does not look zero-filled
+ *
+ * There it could only be merged with the zero page, which
+ * merge_zero_only_page() would refuse as soon as it read the page: the few
+ * words that show the page is not zero-filled are read here, under the page
+ * table lock already held, not after a reference is taken, the locks
+ * dropped and the page handed to ksm_do_scan(), which was most of ksmd's
+ * time on such memory. @page is a small folio or the first page of a large
+ * one, which merge_zero_only_page() would refuse the same way.
+ */
+static bool zero_only_may_pass(struct ksm_next_page_arg *private,
+			       struct vm_area_struct *vma, struct page *page,
+			       unsigned long addr)
+{
+	return private->zero_only && !page_maybe_zero(vma, page, addr);
+}
 
 static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long end,
 		struct mm_walk *walk)
@@ -4435,6 +4472,17 @@ static int ksm_next_page_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned lon
 		if (private->zero_only && folio_test_large(folio) &&
 		    page != folio_page(folio, 0))
 			continue;
+		if (zero_only_may_pass(private, vma, page, addr)) {
+			/* Counted against the batch, as a page scanned. */
+			if (++private->passed >= private->may_pass ||
+			    need_resched()) {
+				private->addr = addr + PAGE_SIZE;
+				spin_unlock(ptl);
+				pte_unmap(start_ptep);
+				return KSM_NEXT_PAGE_PAUSED;
+			}
+			continue;
+		}
 		goto found_unlock;
 	}
 
@@ -4451,7 +4499,7 @@ found_unlock:
 	private->page = page;
 	private->folio = folio;
 	private->addr = addr;
-	return 1;
+	return KSM_NEXT_PAGE_FOUND;
 }
 
 static struct mm_walk_ops ksm_next_page_ops = {
@@ -4462,12 +4510,17 @@ static struct mm_walk_ops ksm_next_page_ops = {
 /*
  * scan_get_next_rmap_item - find the next page to scan
  * @page: the page found, with a reference held
+ * @budget: the pages the batch has left, at least 1; those passed over in
+ *          a vma that its owner did not register are taken from it
  *
- * Returns the rmap_item of @page, or NULL when there is nothing to scan:
- * no mm is registered, the last one is exiting, or the full scan is over
- * (ksm_scan.seqnr was advanced, and the next call starts a new one).
+ * Returns the rmap_item of @page; NULL when there is nothing to scan: no
+ * mm is registered, the last one is exiting, or the full scan is over
+ * (ksm_scan.seqnr was advanced, and the next call starts a new one);
+ * ERR_PTR(-EAGAIN) when the walk paused after passing over pages, with
+ * mmap_lock dropped: the next call goes on from there.
  */
-static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
+static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page,
+						      unsigned int *budget)
 {
 	struct mm_struct *mm;
 	struct ksm_mm_slot *mm_slot;
@@ -4477,6 +4530,7 @@ static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page)
 	struct vma_iterator vmi;
 	int nid;
 
+	VM_WARN_ON_ONCE(!*budget);
 	if (list_empty(&ksm_mm_head.slot.mm_node))
 		return NULL;
 
@@ -4562,6 +4616,7 @@ next_mm:
 		while (ksm_scan.address < vma->vm_end) {
 			struct ksm_next_page_arg ksm_next_page_arg = {
 				.zero_only = zero_only,
+				.may_pass = min(*budget, ZERO_ONLY_PASS_MAX),
 			};
 			struct page *tmp_page = NULL;
 			struct folio *folio;
@@ -4576,7 +4631,17 @@ next_mm:
 						    &ksm_next_page_ops,
 						    &ksm_next_page_arg);
 
-			if (found > 0) {
+			if (ksm_next_page_arg.passed) {
+				*budget -= ksm_next_page_arg.passed;
+				WRITE_ONCE(ksm_pages_scanned, ksm_pages_scanned +
+					   ksm_next_page_arg.passed);
+			}
+			if (found == KSM_NEXT_PAGE_PAUSED) {
+				ksm_scan.address = ksm_next_page_arg.addr;
+				mmap_read_unlock(mm);
+				return ERR_PTR(-EAGAIN);
+			}
+			if (found == KSM_NEXT_PAGE_FOUND) {
 				folio = ksm_next_page_arg.folio;
 				tmp_page = ksm_next_page_arg.page;
 				ksm_scan.address = ksm_next_page_arg.addr;
@@ -4721,9 +4786,12 @@ static void ksm_do_scan(unsigned int scan_npages)
 
 	while (scan_npages && likely(!freezing(current))) {
 		cond_resched();
-		rmap_item = scan_get_next_rmap_item(&page);
+		rmap_item = scan_get_next_rmap_item(&page, &scan_npages);
 		if (!rmap_item)
 			return;
+		/* Pages passed over, taken from scan_npages. */
+		if (IS_ERR(rmap_item))
+			continue;
 		scan_npages--;
 		if (is_zero_only_item(rmap_item))
 			merge_zero_only_page(page, &scan_npages);

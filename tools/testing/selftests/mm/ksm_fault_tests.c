@@ -1288,14 +1288,20 @@ static void test_poison_thp_checked(void)
 			ok = false;
 		}
 	}
-	/* Soft offline may fail with EBUSY on such a reference: it retries. */
+	/*
+	 * Soft offline may fail with EBUSY on such a reference: it retries,
+	 * for up to 10 s. ksmd holds the reference for as long as it reads
+	 * the THP, which with 64K pages is 512 MiB, read twice on a kernel
+	 * with MTE support (pages_identical()): far more than one retry
+	 * interval under emulation.
+	 */
 	remember_poison(victim_pfn(&v, per + 100));
-	for (i = 0; i < 10; i++) {
+	for (i = 0; i < 500; i++) {
 		if (!victim_cmd(&v, 'S', per + 100, &r))
 			goto out_fail;
 		if (r.ret != -EBUSY || r.bus)
 			break;
-		usleep(10000);
+		usleep(20000);
 	}
 	if (r.bus || r.ret) {
 		ksft_print_msg("MADV_SOFT_OFFLINE of a THP being checked: %s%s\n",

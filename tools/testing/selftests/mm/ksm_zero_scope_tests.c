@@ -776,6 +776,105 @@ out:
 			 exec ? ", inherited over exec" : "");
 }
 
+/*
+ * Pages that are not zero-filled, in memory not registered, are passed over
+ * in ksmd's page table walk, a few at a time. They count as scanned and
+ * against the batch: one batch (run=1, then each change of sleep_millisecs
+ * wakes ksmd for one batch before a long sleep) adds at most pages_to_scan
+ * to pages_scanned, and exactly that when the full scan does not end in
+ * it. And none of the zero-filled pages among them is missed where a walk
+ * pauses: every seventh page is one.
+ */
+#define NR_UNIQUE	1024
+#define BATCH		64
+#define NR_WAKES	24
+
+static bool unique_page_is_zero(size_t i)
+{
+	return i % 7 == 3;
+}
+
+/* pages_scanned once it has not moved for 300 ms: ksmd's batch is over. */
+static long pages_scanned_settled(void)
+{
+	long last = ksm_sysfs_read("pages_scanned"), now;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		usleep(300000);
+		now = ksm_sysfs_read("pages_scanned");
+		if (now == last)
+			break;
+		last = now;
+	}
+	return last;
+}
+
+static void test_passed_over(void)
+{
+	long before, after, delta, total = 0, full = 0, zero_pages = 0, merged;
+	size_t size = NR_UNIQUE * pagesize, i, j;
+	bool budget_ok = false, found_ok = false;
+	char *p;
+	int b;
+
+	ksft_print_msg("[RUN] %s\n", __func__);
+	if (!has_scope) {
+		ksft_test_result_skip("batch budget: no zero_pages_scope\n");
+		ksft_test_result_skip("passed over: no zero_pages_scope\n");
+		return;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		goto out;
+	/* Small folios: a THP is sampled whole, not passed over. */
+	if (madvise(p, size, MADV_NOHUGEPAGE))
+		goto unmap;
+	for (i = 0; i < NR_UNIQUE; i++) {
+		long *w = (long *)(p + i * pagesize);
+
+		for (j = 0; j < pagesize / sizeof(*w); j++)
+			w[j] = unique_page_is_zero(i) ? 0 : i * pagesize + j + 1;
+		zero_pages += unique_page_is_zero(i);
+	}
+	if (!setup("all") || !keepalive_register() ||
+	    !ksm_sysfs_write("pages_to_scan", BATCH) ||
+	    !ksm_sysfs_write("sleep_millisecs", 100000))
+		goto unmap;
+	before = ksm_sysfs_read("pages_scanned");
+	if (!ksm_sysfs_write("run", 1))
+		goto unmap;
+	for (b = 0; b < NR_WAKES; b++) {
+		after = pages_scanned_settled();
+		delta = after - before;
+		total += delta;
+		full += delta == BATCH;
+		before = after;
+		/* A new value ends ksmd's sleep: one more batch. */
+		if (!ksm_sysfs_write("sleep_millisecs", 100000 + (b & 1 ? 0 : 1)))
+			goto unmap;
+	}
+	total += pages_scanned_settled() - before;
+	ksft_print_msg("pages_to_scan %d, %d wakes: %ld pages scanned, %ld batches of %d\n",
+		       BATCH, NR_WAKES + 1, total, full, BATCH);
+	budget_ok = total <= (NR_WAKES + 1) * BATCH && full > NR_WAKES / 2;
+	if (!ksm_sysfs_write("sleep_millisecs", 10) || !ksm_wait_full_scans(2, 120))
+		goto unmap;
+	merged = count_zero_mapped(p, NR_UNIQUE);
+	ksft_print_msg("%ld of %ld zero-filled pages among them merged\n",
+		       merged, zero_pages);
+	found_ok = merged == zero_pages;
+unmap:
+	munmap(p, size);
+out:
+	ksm_sysfs_write("run", 0);
+	ksm_sysfs_write("sleep_millisecs", 10);
+	ksm_sysfs_write("pages_to_scan", 10000);
+	ksft_test_result(budget_ok, "batch budget: pages passed over count against pages_to_scan\n");
+	ksft_test_result(found_ok, "passed over: every zero-filled page among them is merged\n");
+}
+
 static void restore(void)
 {
 	set_scope("mergeable");
@@ -812,7 +911,7 @@ int main(int argc, char **argv)
 	else
 		ksft_print_msg("zero_pages_scope: %s", scope);
 	has_scope = n > 0;
-	ksft_set_plan(14);
+	ksft_set_plan(16);
 	ksm_sysfs_save(saved_knobs, saved, ARRAY_SIZE(saved_knobs));
 	ksm_sysfs_write("smart_scan", 0);
 	ksm_sysfs_write("zero_pages_min_age", 0);
@@ -830,6 +929,7 @@ int main(int argc, char **argv)
 	test_prctl_refused(true);
 	test_uffd_wp();
 	test_soft_dirty();
+	test_passed_over();
 	ksft_test_result(ksm_sysfs_read("ksm_zero_pages") >= 0 &&
 			 ksm_sysfs_write("run", 2) &&
 			 ksm_sysfs_read("ksm_zero_pages") == 0,
