@@ -4520,7 +4520,7 @@ static struct mm_walk_ops ksm_next_page_ops = {
  * mmap_lock dropped: the next call goes on from there.
  */
 static struct ksm_rmap_item *scan_get_next_rmap_item(struct page **page,
-						      unsigned int *budget)
+						     unsigned int *budget)
 {
 	struct mm_struct *mm;
 	struct ksm_mm_slot *mm_slot;

@@ -871,7 +871,7 @@ out:
 	ksm_sysfs_write("run", 0);
 	ksm_sysfs_write("sleep_millisecs", 10);
 	ksm_sysfs_write("pages_to_scan", 10000);
-	ksft_test_result(budget_ok, "batch budget: pages passed over count against pages_to_scan\n");
+	ksft_test_result(budget_ok, "batch budget: pages passed over count in pages_to_scan\n");
 	ksft_test_result(found_ok, "passed over: every zero-filled page among them is merged\n");
 }
 
