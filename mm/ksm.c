@@ -1536,13 +1536,13 @@ static bool vma_zero_mergeable(struct vm_area_struct *vma)
  * A page whose sample of a few words (page_maybe_zero()) is not all zero
  * is passed over in the page table walk itself, under the page table lock
  * that the walk holds anyway, and counts against the batch as a page
- * scanned: a page that is not zero-filled costs a few loads, with no
- * reference, no folio lock, no TLB flush and no mmu notifier call, and
- * ksmd's work per batch stays bounded by pages_to_scan. The memory KSM
- * spends on "all" is an mm_slot per process. Without per-page state,
- * zero_pages_min_age does not apply there: zero-filled pages are merged
- * when first seen, and the scan cannot skip pages that smart_scan would
- * skip.
+ * scanned: such a page costs a few loads, with no reference, no folio
+ * lock, no TLB flush and no mmu notifier call (a THP mapped by a PMD is
+ * looked at as before), and ksmd's work per batch stays bounded by
+ * pages_to_scan. The memory KSM spends on "all" is an mm_slot per
+ * process. Without per-page state, zero_pages_min_age does not apply
+ * there: zero-filled pages are merged when first seen, and the scan
+ * cannot skip pages that smart_scan would skip.
  *
  * The vmas visited this way are those where a page fault could have mapped
  * the zero page and where nobody expects a page to stay put: private
@@ -3406,7 +3406,7 @@ static void merge_zero_only_page(struct page *page, unsigned int *budget)
 	/*
 	 * A large folio here is mapped by a PMD, which the scan moves past,
 	 * or by PTEs and found at its first page, whose other pages the walk
-	 * passes over (ksm_next_page_pmd_entry()): it is looked at once.
+	 * skips (ksm_next_page_pmd_entry()): it is looked at once.
 	 */
 	if (folio_test_large(folio) && folio == zero_large_folio_kept())
 		return;
@@ -4374,8 +4374,9 @@ enum {
 
 /*
  * The pages that one walk of a vma that its owner did not register may pass
- * over, under one hold of mmap_lock and of the page table lock: a few words
- * of each are read, and with 64K pages a page table maps 8192 of them.
+ * over, under one hold of mmap_lock, and at most that many under one page
+ * table lock: a few words of each are read, and with 64K pages a page
+ * table maps 8192 of them.
  */
 #define ZERO_ONLY_PASS_MAX	64U
 
@@ -4616,7 +4617,7 @@ next_mm:
 		while (ksm_scan.address < vma->vm_end) {
 			struct ksm_next_page_arg ksm_next_page_arg = {
 				.zero_only = zero_only,
-				.may_pass = min(*budget, ZERO_ONLY_PASS_MAX),
+				.may_pass = clamp(*budget, 1U, ZERO_ONLY_PASS_MAX),
 			};
 			struct page *tmp_page = NULL;
 			struct folio *folio;
@@ -4632,7 +4633,7 @@ next_mm:
 						    &ksm_next_page_arg);
 
 			if (ksm_next_page_arg.passed) {
-				*budget -= ksm_next_page_arg.passed;
+				*budget -= min(ksm_next_page_arg.passed, *budget);
 				WRITE_ONCE(ksm_pages_scanned, ksm_pages_scanned +
 					   ksm_next_page_arg.passed);
 			}
