@@ -27,6 +27,7 @@
 #           mm/ksm.o for arm64 64K, ppc64le and s390x
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
 #           out/src (or of BASE against SERIES)
+#   each-patch  only the build of each patch in turn (after make kernel)
 #           ARCH=arm64 [PAGE_SIZE=4K|16K|64K (default 64K)]: the KSM lines
 #           of tests.list and the arm64 tests on a cross-built arm64 kernel
 #           in QEMU's virt machine (TCG, MTE on), results in
