@@ -1332,8 +1332,9 @@ s390x	s390	s390x-linux-gnu-	defconfig
 # (DEFCONFIG, then the options, KSM and TRANSPARENT_HUGEPAGE set, then
 # olddefconfig) and "make prepare" are redone only when the Kconfig files
 # or defconfigs of SRC changed, never with --keep-config (kbuild's
-# syncconfig takes in a changed Kconfig file). The output of the build goes to BUILD/ksm.log; returns non-zero
-# when it fails. (Called as a condition: set -e does not act in here.)
+# syncconfig takes in a changed Kconfig file). The output of the build
+# goes to BUILD/ksm.log; returns non-zero when it fails. (Called as a
+# condition: set -e does not act in here.)
 cross_build() {
 	local src=$1 build=$2 arch=$3 cross=$4 defconfig=$5 keep=0
 	shift 5
@@ -1641,8 +1642,8 @@ objects_using() {
 }
 
 # globals_defined FILE...: the global symbols the object files define;
-# globals_undefined FILE...: those they use and do not define (weak
-# references aside).
+# globals_undefined FILE...: the symbols that one of them uses without
+# defining it (weak references aside), whoever else defines them.
 globals_defined() { nm -g --defined-only "$@" | awk 'NF == 3 { print $3 }' | sort -u; }
 globals_undefined() { nm -u "$@" | awk '$1 == "U" { print $2 }' | sort -u; }
 
