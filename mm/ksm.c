@@ -2257,11 +2257,11 @@ out_unlock:
  * zero_pages_min_age, as any page), it looks at the whole folio once
  * (zero_large_folio_sample()). A PMD-mapped THP that is zero-filled
  * throughout is replaced by the huge zero page (merge_huge_zero_page()),
- * with the rules of the small pages: it is read in full, then its PMD is
- * write-protected and flushed (and the THP marked possibly shared where
- * only that makes a write fault, see zero_check_must_share()) before it is
- * read again, and cleared and flushed before the folio's references are
- * counted, nothing but the mapping may hold the folio, and the vma must be
+ * with the rules of the small pages: its PMD is write-protected and
+ * flushed (and the THP marked possibly shared where only that makes a
+ * write fault, see zero_check_must_share()) before it is read in full, and
+ * cleared and flushed before the folio's references are counted, nothing
+ * but the mapping may hold the folio, and the vma must be
  * one where a read fault could have placed the huge zero page. The PMD
  * is marked dirty to tell it from a huge zero page mapped by a read fault
  * (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero pages, and when
@@ -2278,15 +2278,19 @@ out_unlock:
  * those of a zero run, for the whole folio: its PTEs are cleared and
  * flushed before its references are counted and it is compared with the
  * zero page, and nothing but its mappings may hold it. A folio of more
- * than ZERO_RUN_MAX pages is not read under the page table lock: it is
- * read, its PTEs are write-protected and flushed (its pages marked
- * possibly shared where zero_check_must_share()), as the PMD of a THP is,
- * and it is read again, which costs a second flush. Such folios count in
- * zero_pages_mthp_merged, their pages as KSM zero pages; a folio that fails
- * but is zero-filled is kept, not split, since the next scan may not meet
- * the failure again. The checks that decide let the architecture refuse a
- * page (arm64: MTE tags); a refused folio is marked (ksm_zero_fooled) and
- * read first from then on, whatever its size.
+ * than ZERO_RUN_MAX pages is not read under the page table lock: its PTEs
+ * are write-protected and flushed (its pages marked possibly shared where
+ * zero_check_must_share()), as the PMD of a THP is, and it is read, which
+ * costs a second flush. Such folios count in zero_pages_mthp_merged, their
+ * pages as KSM zero pages; a folio that fails but is zero-filled is kept,
+ * not split, since the next scan may not meet the failure again. Either
+ * way, the sample (large_folio_page_maybe_zero()) stands in for a first
+ * read: a folio that fools it costs a write protection, a flush and a
+ * write fault of its owner where it writes (one per PTE of an mTHP), once,
+ * and is read in full first from then on (ksm_zero_fooled), as is a folio
+ * that the architecture refused (arm64: MTE tags). Where write protection
+ * also marks the pages possibly shared (zero_check_must_share()), a folio
+ * is read first anyway.
  *
  * Any other large folio is split only if at least zero_pages_thp_split_min
  * of its pages are zero-filled, a number meant for HPAGE_PMD_NR pages and
@@ -2320,7 +2324,8 @@ out_unlock:
  * or split (by default): reading a whole folio on every scan, or
  * write-protecting it, to find the same word again would cost more than
  * the zero pages it could give back. One that fooled the sample until its
- * PTEs were cleared is marked, and read in full before any clear later.
+ * PTEs were cleared, or it was write-protected, is marked, and read in
+ * full before any clear or write protection later.
  * Large folios of mlocked vmas and of vmas armed for userfaultfd write
  * protection, folios with a poisoned page and folios that something but
  * their mappings holds are left whole.
@@ -2370,13 +2375,14 @@ static struct zero_hint {
 /*
  * Marks, by a hash of the first pfn, of large folios that a sample took
  * for zero-filled but that were not, as found once their PTEs had been
- * cleared and flushed, and of those that the architecture refused though
- * they read as zeroes (arm64: MTE tags). The hints above are few and are
- * replaced; a mark stays until a folio that bears it is given back, and
- * makes merge_zero_pte_folio() read such a folio in full, asking the
- * architecture, before it clears anything, so that such a folio costs one
- * TLB flush and one mmu notifier range (KVM zaps its mappings), not one on
- * every scan; merge_huge_zero_page() reads every folio first anyway.
+ * cleared, or their PTEs or PMD write-protected, and flushed, and of those
+ * that the architecture refused though they read as zeroes (arm64: MTE
+ * tags). The hints above are few and are replaced; a mark stays until a
+ * folio that bears it is given back, and makes merge_zero_pte_folio() and
+ * merge_huge_zero_page() read such a folio in full, asking the
+ * architecture, before they clear or write-protect anything, so that such
+ * a folio costs one TLB flush and one mmu notifier range (KVM zaps its
+ * mappings), not one on every scan.
  * A mark that another folio shares costs it a read in full before each
  * try, nothing else. ksmd alone uses them, under ksm_thread_mutex.
  */
@@ -2459,6 +2465,35 @@ static bool folio_page_zero_filled(struct folio *folio, unsigned long i,
 }
 
 /*
+ * large_folio_page_maybe_zero - page_maybe_zero(), and the first cache line
+ * of @page is zero too
+ *
+ * The sample of a page of a large folio, which is write-protected before
+ * it is read in full (merge_huge_zero_page()). Data laid out one structure
+ * to a page, a lock and then a counter say (the pages of uffd-unit-tests),
+ * is zero at the words that page_maybe_zero() looks at but not in the
+ * first line: such a folio would be write-protected and held by ksmd for
+ * nothing, and a split that UFFDIO_MOVE needs would fail meanwhile. A
+ * folio that fools this sample too costs one write protection, then it is
+ * read first (ksm_zero_fooled).
+ */
+static bool large_folio_page_maybe_zero(struct vm_area_struct *vma,
+					struct page *page, unsigned long addr)
+{
+	const unsigned int n = L1_CACHE_BYTES / sizeof(unsigned long);
+	const unsigned long *w;
+	unsigned int i;
+
+	if (!page_maybe_zero(vma, page, addr))
+		return false;
+	w = kmap_local_page(page);
+	for (i = 1; i < n && !w[i]; i++)
+		;
+	kunmap_local(w);
+	return i == n;
+}
+
+/*
  * zero_large_folio_sample - find the pages of @folio that the PMD @pmd of
  * @vma maps where they would be if @folio were mapped in one piece with
  * @page at @addr, and those of them that look zero-filled
@@ -2497,8 +2532,10 @@ static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 		if (!*pmd_mapped)
 			return 0;
 		for (i = 0; i < folio_nr_pages(folio); i++) {
-			if (page_maybe_zero(vma, folio_page(folio, i),
-					    ksm_zero_thp.lo + i * PAGE_SIZE)) {
+			unsigned long a = ksm_zero_thp.lo + i * PAGE_SIZE;
+			struct page *p = folio_page(folio, i);
+
+			if (large_folio_page_maybe_zero(vma, p, a)) {
 				__set_bit(i, ksm_zero_thp.zero);
 				nr++;
 			}
@@ -2517,7 +2554,7 @@ static unsigned int zero_large_folio_sample(struct vm_area_struct *vma,
 		struct page *p = folio_page(folio, i);
 
 		if (pte_present(pte) && pte_pfn(pte) == page_to_pfn(p) &&
-		    page_maybe_zero(vma, p, a)) {
+		    large_folio_page_maybe_zero(vma, p, a)) {
 			__set_bit(i, ksm_zero_thp.zero);
 			nr++;
 		}
@@ -2679,14 +2716,21 @@ unlock:
  * mm_get_huge_zero_folio(); the caller holds a reference on @folio, not
  * its lock, and found each of its pages zero-filled by a sample of words
  *
- * The folio is read in full first: a folio that is zero but where the
- * sample missed costs that read, not an mmu notifier range (KVM zaps its
- * mapping of the 2 MiB), a TLB flush, a write fault of its owner and a
- * reference held by ksmd meanwhile (a split, which UFFDIO_MOVE and
- * MADV_PAGEOUT need, fails on it). Only then is the PMD write-protected
- * and flushed, the folio read again, and the PMD replaced if it has not
- * changed since but for its accessed bit. Both reads let the architecture
- * refuse a page (folio_zero_mergeable()). As for small pages
+ * The PMD is write-protected and flushed, the folio read in full, and the
+ * PMD replaced if it has not changed since but for its accessed bit: the
+ * folio is read once. The sample (large_folio_page_maybe_zero()) looks at
+ * the first cache line of each page and a few words more. A folio that it
+ * took for zero-filled but is not costs an mmu notifier range (KVM zaps
+ * its mapping of the 2 MiB), a TLB flush, a write fault of its owner and
+ * ksmd's reference held meanwhile (a split, which UFFDIO_MOVE and
+ * MADV_PAGEOUT need, fails on it), once: the read leaves a hint (the word
+ * that is not zero), which later scans look at before the sample, and a
+ * mark in ksm_zero_fooled, which has the folio read in full before it is
+ * write-protected from then on, as has a folio that the architecture
+ * refused (folio_zero_mergeable(); arm64: MTE tags). Where write
+ * protection also marks the THP possibly shared (zero_check_must_share()),
+ * the folio is read first anyway, so that one that is not zero keeps no
+ * such mark. As for small pages
  * (write_protect_page(), replace_page()), each step has its own mmu
  * notifier range, so that no secondary MMU waits for a read. The folio
  * lock keeps the swap cache state of the folio still while its references
@@ -2708,7 +2752,12 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 
 	lockdep_assert_held(&ksm_thread_mutex);
 	fooled = test_bit(fooled_bit, ksm_zero_fooled);
-	if (!folio_zero_mergeable(folio, haddr))
+	/*
+	 * Where write protection also marks the THP possibly shared, a THP
+	 * that is not zero-filled would keep the mark: read it first.
+	 */
+	if ((fooled || zero_check_must_share(vma)) &&
+	    !folio_zero_mergeable(folio, haddr))
 		return false;
 	if (!folio_trylock(folio))
 		return false;
@@ -2911,9 +2960,11 @@ enum zero_folio_result {
  * again where only a folio zero-filled throughout may be merged or split,
  * and a mark in ksm_zero_fooled that has it read in full first from then
  * on, as it is elsewhere (@read_first). A larger folio is not read under a
- * spinlock: it is read in full, its PTEs are made read-only and clean and
- * flushed, it is read again without the lock, and its PTEs are then
- * replaced if they are still read-only and clean, with a second flush.
+ * spinlock: its PTEs are made read-only and clean and flushed, it is read
+ * without the lock, and its PTEs are then replaced if they are still
+ * read-only and clean, with a second flush; one that the sample took for
+ * zero but is not costs those PTEs their write access, once, as a PMD THP
+ * does (merge_huge_zero_page()).
  */
 static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 						   pmd_t *pmd, unsigned long lo,
@@ -2930,8 +2981,11 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 
 	lockdep_assert_held(&ksm_thread_mutex);
 	fooled = test_bit(zero_fooled_bit(folio), ksm_zero_fooled);
-	/* A large one is read first, as a PMD THP is. */
-	if (fooled || !small)
+	/*
+	 * Read first a folio that fooled the sample, and a large one that
+	 * write protection would leave possibly shared.
+	 */
+	if (fooled || (!small && zero_check_must_share(vma)))
 		read_first = true;
 	if (read_first) {
 		if (!folio_zero_filled(folio))

@@ -349,11 +349,17 @@ out:
 
 /*
  * Zero but for one word per THP where a sample of each page's words misses
- * it (its first, last, quarters): ksmd write-protects such a THP before it
- * reads it, and finds the word then. It must do so once, not on every
- * scan, which would cost its owner a write fault (and a KVM host a zap of
- * the 2 MiB) each time: the word becomes the THP's hint, and the THP is
- * marked to be read first from then on.
+ * it (its first cache line, last word, quarters): ksmd write-protects such
+ * a THP before it reads it, and finds the word then. It must do so once,
+ * not on every scan, which would cost its owner a write fault (and a KVM
+ * host a zap of the 2 MiB) each time: the word becomes the THP's hint, and
+ * the THP is marked to be read first from then on.
+ *
+ * With @every_page, each page holds a word that is not zero in its first
+ * cache line but not at its first word, as uffd-unit-tests' pages do (a
+ * lock, then a counter): the sample must see it, and the THP never be
+ * write-protected, since ksmd holds it meanwhile and a split that
+ * UFFDIO_MOVE needs fails then.
  */
 static long write_each_thp(char *p, size_t nr)
 {
@@ -367,9 +373,10 @@ static long write_each_thp(char *p, size_t nr)
 	return ru1.ru_minflt - ru0.ru_minflt;
 }
 
-static void test_sample_miss(void)
+static void test_sample_miss(bool every_page)
 {
-	const size_t nr = 2, word = (101 * pagesize + sizeof(long)) / sizeof(long);
+	const size_t nr = 2, word = (101 * pagesize + pagesize / 8) / sizeof(long);
+	const size_t words = pagesize / sizeof(long);
 	struct counts before, d;
 	char *raw = NULL, *p;
 	long first, again;
@@ -383,8 +390,10 @@ static void test_sample_miss(void)
 	if (!p)
 		goto out;
 	/* Different words: the pages that hold them must not merge. */
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr && !every_page; i++)
 		((long *)(p + i * thpsize))[word % (thpsize / sizeof(long))] = i + 1;
+	for (i = 0; i < nr * nr_sub && every_page; i++)
+		((long *)p)[i * words + 5] = i + 1;
 	counts_read(&before);
 	if (!merge_and_wait(p, nr * thpsize) || !ksm_wait_full_scans(2, 60))
 		goto out;
@@ -400,11 +409,14 @@ static void test_sample_miss(void)
 	/* Whole, in the one vma of both: as kept_whole(), for @nr THPs. */
 	ok = anon_huge_kb(p) == (long)(nr * thpsize >> 10) && d.splits == 0 &&
 	     d.zero == 0 && d.thp_merged == 0 && d.own == 0 &&
-	     first <= (long)nr && again == 0;
+	     first <= (long)(every_page ? 0 : nr) && again == 0;
 out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, nr);
-	ksft_test_result(ok, "THP zero but for an unsampled word: write-protected at most once\n");
+	if (every_page)
+		ksft_test_result(ok, "THP with a word set at the start of each page: never write-protected\n");
+	else
+		ksft_test_result(ok, "THP zero but for an unsampled word: write-protected at most once\n");
 }
 
 /* Odd pages zero, even pages data: below and above the split threshold. */
@@ -1117,7 +1129,7 @@ int main(void)
 	char enabled[128];
 
 	ksft_print_header();
-	ksft_set_plan(21);
+	ksft_set_plan(22);
 	pagesize = getpagesize();
 	thpsize = read_pmd_pagesize();
 	if (!thpsize || read_thp_knob("enabled", enabled, sizeof(enabled)) ||
@@ -1137,7 +1149,8 @@ int main(void)
 
 	test_zero_thp();
 	test_last_byte();
-	test_sample_miss();
+	test_sample_miss(false);
+	test_sample_miss(true);
 	test_half_zero(false);
 	test_half_zero(true);
 	test_pinned();
