@@ -2056,13 +2056,12 @@ static bool page_zero_mergeable(struct page *page, unsigned long addr)
 }
 
 /*
- * page_maybe_zero - a few words of @page, spread over it, are zero
- *
- * Enough to pick the pages of a zero run: each is compared with the zero
- * page in full once it can no longer be written.
+ * page_sample_zero - the first @head bytes of @page and a few words spread
+ * over it are zero
+ * @head: a multiple of sizeof(long), at least one word
  */
-static bool page_maybe_zero(struct vm_area_struct *vma, struct page *page,
-			    unsigned long addr)
+static bool page_sample_zero(struct vm_area_struct *vma, struct page *page,
+			     unsigned long addr, unsigned int head)
 {
 	const unsigned long *w;
 	const unsigned int n = PAGE_SIZE / sizeof(*w);
@@ -2074,9 +2073,22 @@ static bool page_maybe_zero(struct vm_area_struct *vma, struct page *page,
 	flush_anon_page(vma, page, addr);
 	flush_dcache_page(page);
 	w = kmap_local_page(page);
-	zero = !w[0] && !w[n / 4] && !w[n / 2] && !w[3 * n / 4] && !w[n - 1];
+	zero = !w[0] && !w[n / 4] && !w[n / 2] && !w[3 * n / 4] && !w[n - 1] &&
+	       (head <= sizeof(*w) || !memchr_inv(w, 0, head));
 	kunmap_local(w);
 	return zero;
+}
+
+/*
+ * page_maybe_zero - a few words of @page, spread over it, are zero
+ *
+ * Enough to pick the pages of a zero run: each is compared with the zero
+ * page in full once it can no longer be written.
+ */
+static bool page_maybe_zero(struct vm_area_struct *vma, struct page *page,
+			    unsigned long addr)
+{
+	return page_sample_zero(vma, page, addr, sizeof(unsigned long));
 }
 
 /*
@@ -2280,17 +2292,17 @@ out_unlock:
  * zero page, and nothing but its mappings may hold it. A folio of more
  * than ZERO_RUN_MAX pages is not read under the page table lock: its PTEs
  * are write-protected and flushed (its pages marked possibly shared where
- * zero_check_must_share()), as the PMD of a THP is, and it is read, which
- * costs a second flush. Such folios count in zero_pages_mthp_merged, their
- * pages as KSM zero pages; a folio that fails but is zero-filled is kept,
- * not split, since the next scan may not meet the failure again. Either
- * way, the sample (large_folio_page_maybe_zero()) stands in for a first
- * read: a folio that fools it costs a write protection, a flush and a
- * write fault of its owner where it writes (one per PTE of an mTHP), once,
- * and is read in full first from then on (ksm_zero_fooled), as is a folio
- * that the architecture refused (arm64: MTE tags). Where write protection
- * also marks the pages possibly shared (zero_check_must_share()), a folio
- * is read first anyway.
+ * zero_check_must_share()), as the PMD of a THP is, it is read, and its
+ * PTEs are then cleared and flushed again: two flushes. Such folios count
+ * in zero_pages_mthp_merged, their pages as KSM zero pages; a folio that
+ * fails but is zero-filled is kept, not split, since the next scan may not
+ * meet the failure again. For a PMD THP as for such a folio, the sample
+ * (large_folio_page_maybe_zero()) stands in for a first read: a folio that
+ * fools it costs a write protection, a flush and a write fault of its owner
+ * where it writes (one per PTE of an mTHP), once, and is read in full
+ * first from then on (ksm_zero_fooled), as is a folio that the
+ * architecture refused (arm64: MTE tags). Where zero_check_reads_first(),
+ * a folio is read first anyway.
  *
  * Any other large folio is split only if at least zero_pages_thp_split_min
  * of its pages are zero-filled, a number meant for HPAGE_PMD_NR pages and
@@ -2323,9 +2335,9 @@ out_unlock:
  * or a later one) and only a folio zero-filled throughout could be merged
  * or split (by default): reading a whole folio on every scan, or
  * write-protecting it, to find the same word again would cost more than
- * the zero pages it could give back. One that fooled the sample until its
- * PTEs were cleared, or it was write-protected, is marked, and read in
- * full before any clear or write protection later.
+ * the zero pages it could give back. One found not zero-filled once its
+ * PTEs were cleared, or once it was write-protected, is marked, and read
+ * in full before any clear or write protection later.
  * Large folios of mlocked vmas and of vmas armed for userfaultfd write
  * protection, folios with a poisoned page and folios that something but
  * their mappings holds are left whole.
@@ -2465,32 +2477,26 @@ static bool folio_page_zero_filled(struct folio *folio, unsigned long i,
 }
 
 /*
- * large_folio_page_maybe_zero - page_maybe_zero(), and the first cache line
- * of @page is zero too
- *
- * The sample of a page of a large folio, which is write-protected before
- * it is read in full (merge_huge_zero_page()). Data laid out one structure
- * to a page, a lock and then a counter say (the pages of uffd-unit-tests),
- * is zero at the words that page_maybe_zero() looks at but not in the
- * first line: such a folio would be write-protected and held by ksmd for
- * nothing, and a split that UFFDIO_MOVE needs would fail meanwhile. A
- * folio that fools this sample too costs one write protection, then it is
- * read first (ksm_zero_fooled).
+ * The first bytes of each page that the sample of a large folio reads, as
+ * well as page_maybe_zero()'s words. A large folio that the sample takes
+ * for zero-filled is write-protected, or its PTEs cleared, before it is
+ * read in full (merge_huge_zero_page(), merge_zero_pte_folio()). Data laid
+ * out one structure to a page, a lock and then a counter say (the pages of
+ * uffd-unit-tests: a pthread mutex, all zero, then a counter), is zero at
+ * page_maybe_zero()'s words but not in its first bytes: such a folio would
+ * be write-protected and held by ksmd for nothing, and a split that
+ * UFFDIO_MOVE needs would fail meanwhile. A folio that fools this sample
+ * too costs that once, then it is read first (ksm_zero_fooled).
  */
+#define ZERO_SAMPLE_HEAD	64
+
+/* page_maybe_zero(), and the first ZERO_SAMPLE_HEAD bytes of @page too */
 static bool large_folio_page_maybe_zero(struct vm_area_struct *vma,
 					struct page *page, unsigned long addr)
 {
-	const unsigned int n = L1_CACHE_BYTES / sizeof(unsigned long);
-	const unsigned long *w;
-	unsigned int i;
-
-	if (!page_maybe_zero(vma, page, addr))
-		return false;
-	w = kmap_local_page(page);
-	for (i = 1; i < n && !w[i]; i++)
-		;
-	kunmap_local(w);
-	return i == n;
+	BUILD_BUG_ON(ZERO_SAMPLE_HEAD > PAGE_SIZE ||
+		     ZERO_SAMPLE_HEAD % sizeof(unsigned long));
+	return page_sample_zero(vma, page, addr, ZERO_SAMPLE_HEAD);
 }
 
 /*
@@ -2619,14 +2625,22 @@ static unsigned int folio_identical_to_zero(struct folio *folio,
  * replaced by the zero page: folio_zero_filled(), which leaves a hint in a
  * folio that is not, or where the architecture may refuse a page that
  * reads as zeroes (arm64: MTE tags, which KVM sets on the memory of an MTE
- * guest), folio_identical_to_zero().
+ * guest), folio_identical_to_zero(), and a hint too if the page it stopped
+ * at is not zero-filled.
  */
 static bool folio_zero_mergeable(struct folio *folio, unsigned long lo)
 {
-	if (zero_page_may_refuse())
-		return folio_identical_to_zero(folio, lo, true) ==
-		       folio_nr_pages(folio);
-	return folio_zero_filled(folio);
+	unsigned int i;
+
+	if (!zero_page_may_refuse())
+		return folio_zero_filled(folio);
+	i = folio_identical_to_zero(folio, lo, true);
+	if (i == folio_nr_pages(folio))
+		return true;
+	/* A word that is not zero, if that is why, becomes the hint. */
+	if (!PageHWPoison(folio_page(folio, i)))
+		folio_page_zero_filled(folio, i, true);
+	return false;
 }
 
 /*
@@ -2634,7 +2648,7 @@ static bool folio_zero_mergeable(struct folio *folio, unsigned long lo)
  * write-protected for the check that it is zero-filled must also be marked
  * possibly shared
  *
- * ksmd reads the folio again without a lock once its PTEs (or PMD) are
+ * ksmd reads the folio without a lock once its PTEs (or PMD) are
  * read-only, clean and flushed, and takes them still read-only and clean,
  * mapping the same folio, for proof that it was not written since. In a
  * writable vma a write faults and leaves its entry writable and dirty, and
@@ -2653,6 +2667,23 @@ static bool folio_zero_mergeable(struct folio *folio, unsigned long lo)
 static bool zero_check_must_share(struct vm_area_struct *vma)
 {
 	return !(vma->vm_flags & VM_WRITE) || vma_soft_dirty_enabled(vma);
+}
+
+/*
+ * zero_check_reads_first - whether a large folio of @vma that the sample
+ * took for zero-filled is read in full before its entries are
+ * write-protected, not only after
+ *
+ * Where write protection also marks its pages possibly shared
+ * (zero_check_must_share()), which a folio that is not zero-filled would
+ * keep; and where its pages may carry MTE tags (arm64 with MTE: every
+ * anonymous vma, and an MTE guest's memory under KVM), which the
+ * architecture refuses, so that such memory is not write-protected, and
+ * zapped from the guest's stage 2, once a folio for nothing.
+ */
+static bool zero_check_reads_first(struct vm_area_struct *vma)
+{
+	return zero_check_must_share(vma) || (vma->vm_flags & VM_MTE_ALLOWED);
 }
 
 /*
@@ -2719,18 +2750,18 @@ unlock:
  * The PMD is write-protected and flushed, the folio read in full, and the
  * PMD replaced if it has not changed since but for its accessed bit: the
  * folio is read once. The sample (large_folio_page_maybe_zero()) looks at
- * the first cache line of each page and a few words more. A folio that it
+ * the first 64 bytes of each page and a few words more. A folio that it
  * took for zero-filled but is not costs an mmu notifier range (KVM zaps
  * its mapping of the 2 MiB), a TLB flush, a write fault of its owner and
  * ksmd's reference held meanwhile (a split, which UFFDIO_MOVE and
  * MADV_PAGEOUT need, fails on it), once: the read leaves a hint (the word
- * that is not zero), which later scans look at before the sample, and a
- * mark in ksm_zero_fooled, which has the folio read in full before it is
- * write-protected from then on, as has a folio that the architecture
- * refused (folio_zero_mergeable(); arm64: MTE tags). Where write
- * protection also marks the THP possibly shared (zero_check_must_share()),
- * the folio is read first anyway, so that one that is not zero keeps no
- * such mark. As for small pages
+ * that is not zero), which later scans look at before the sample while
+ * only a folio zero-filled throughout may be merged or split (the default
+ * zero_pages_thp_split_min), and a mark in ksm_zero_fooled, which has the
+ * folio read in full before it is write-protected from then on, as has a
+ * folio that the architecture refused (folio_zero_mergeable(); arm64: MTE
+ * tags). Where zero_check_reads_first(), the folio is read first anyway.
+ * As for small pages
  * (write_protect_page(), replace_page()), each step has its own mmu
  * notifier range, so that no secondary MMU waits for a read. The folio
  * lock keeps the swap cache state of the folio still while its references
@@ -2752,11 +2783,8 @@ static bool merge_huge_zero_page(struct vm_area_struct *vma,
 
 	lockdep_assert_held(&ksm_thread_mutex);
 	fooled = test_bit(fooled_bit, ksm_zero_fooled);
-	/*
-	 * Where write protection also marks the THP possibly shared, a THP
-	 * that is not zero-filled would keep the mark: read it first.
-	 */
-	if ((fooled || zero_check_must_share(vma)) &&
+	/* A THP that fooled the sample, or see zero_check_reads_first(). */
+	if ((fooled || zero_check_reads_first(vma)) &&
 	    !folio_zero_mergeable(folio, haddr))
 		return false;
 	if (!folio_trylock(folio))
@@ -2959,7 +2987,7 @@ enum zero_folio_result {
  * costs one flush, leaves a hint that keeps the next scans from trying
  * again where only a folio zero-filled throughout may be merged or split,
  * and a mark in ksm_zero_fooled that has it read in full first from then
- * on, as it is elsewhere (@read_first). A larger folio is not read under a
+ * on. A larger folio is not read under a
  * spinlock: its PTEs are made read-only and clean and flushed, it is read
  * without the lock, and its PTEs are then replaced if they are still
  * read-only and clean, with a second flush; one that the sample took for
@@ -2981,11 +3009,8 @@ static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 
 	lockdep_assert_held(&ksm_thread_mutex);
 	fooled = test_bit(zero_fooled_bit(folio), ksm_zero_fooled);
-	/*
-	 * Read first a folio that fooled the sample, and a large one that
-	 * write protection would leave possibly shared.
-	 */
-	if (fooled || (!small && zero_check_must_share(vma)))
+	/* A folio that fooled the sample, or see zero_check_reads_first(). */
+	if (fooled || (!small && zero_check_reads_first(vma)))
 		read_first = true;
 	if (read_first) {
 		if (!folio_zero_filled(folio))

@@ -437,7 +437,7 @@ static void test_merge_with_refresh(void)
 			 merging);
 }
 
-#define INTR_PAGES (18 * 256)	/* 18 MiB of 4 KiB pages, of which ... */
+#define INTR_PAGES (18 * 256)	/* rmap_items (18 MiB of 4 KiB pages): ... */
 #define INTR_DUP_EVERY 9	/* ... every 9th is a duplicate ... */
 #define INTR_DUP (INTR_PAGES / INTR_DUP_EVERY)
 #define INTR_UNIQUE (INTR_PAGES - INTR_DUP)

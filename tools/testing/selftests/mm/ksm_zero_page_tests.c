@@ -303,6 +303,16 @@ fail:
 	ksft_test_result_fail("zero_pages_min_age=%d: setup failed\n", min_age);
 }
 
+/*
+ * The byte of page @i of @nr that test_nonzero_byte() sets: from the first
+ * to the last, in steps of pagesize / @nr, each step on (4 KiB pages: byte
+ * i * 8 + i % 8, 0 to 4095; 64 KiB pages: i * 128 + i % 8).
+ */
+static size_t nonzero_off(size_t i, size_t nr)
+{
+	return (i * (pagesize / nr) + i % 8) % pagesize;
+}
+
 /* A single non-zero byte anywhere keeps a page from the zero page. */
 static void test_nonzero_byte(void)
 {
@@ -314,16 +324,15 @@ static void test_nonzero_byte(void)
 	ksft_print_msg("[RUN] %s\n", __func__);
 	if (!case_begin(&c, nr, 0))
 		goto fail;
-	/* Page i has one byte set at offset i * 8 + i % 8: 0 ... 4095. */
 	memset(c.area, 0, size);
 	for (i = 0; i < nr; i++)
-		c.area[i * pagesize + (i * 8 + i % 8) % pagesize] = 1 + i % 255;
+		c.area[i * pagesize + nonzero_off(i, nr)] = 1 + i % 255;
 	if (!case_start(&c) || !marker_wait(&c.m, 2))
 		goto fail;
 
 	ok = ksm_stat_read(getpid(), "ksm_zero_pages") == 0;
 	for (i = 0; ok && i < nr; i++) {
-		size_t off = (i * 8 + i % 8) % pagesize;
+		size_t off = nonzero_off(i, nr);
 		char *page = c.area + i * pagesize;
 
 		ok = page[off] == (char)(1 + i % 255) &&
