@@ -2494,8 +2494,7 @@ static bool folio_page_zero_filled(struct folio *folio, unsigned long i,
 static bool large_folio_page_maybe_zero(struct vm_area_struct *vma,
 					struct page *page, unsigned long addr)
 {
-	BUILD_BUG_ON(ZERO_SAMPLE_HEAD > PAGE_SIZE ||
-		     ZERO_SAMPLE_HEAD % sizeof(unsigned long));
+	BUILD_BUG_ON(ZERO_SAMPLE_HEAD % sizeof(unsigned long));
 	return page_sample_zero(vma, page, addr, ZERO_SAMPLE_HEAD);
 }
 

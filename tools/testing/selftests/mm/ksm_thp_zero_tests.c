@@ -416,8 +416,9 @@ static void test_sample_miss(bool every_page)
 	again = write_each_thp(p, nr);
 	counts_delta(&d, &before);
 	scanned = ksm_sysfs_read("pages_scanned") - scanned;
-	ksft_print_msg("write faults after 4 full scans: %ld; after 4 more: %ld; %ld pages scanned\n",
-		       first, again, scanned);
+	ksft_print_msg("write faults after 4 full scans: %ld, after 4 more: %ld\n",
+		       first, again);
+	ksft_print_msg("pages scanned: %ld\n", scanned);
 	/* Whole, in the one vma of both: as kept_whole(), for @nr THPs. */
 	ok = anon_huge_kb(p) == (long)(nr * thpsize >> 10) && d.splits == 0 &&
 	     d.zero == 0 && d.thp_merged == 0 && d.own == 0 &&
@@ -427,7 +428,7 @@ out:
 	ksm_sysfs_write("run", 0);
 	unmap_thps(raw, nr);
 	ksft_test_result(ok, "%s\n", every_page ?
-			 "THP with a word set at the start of its pages: never write-protected" :
+			 "THP with a word at the start of each page: not write-protected" :
 			 "THP zero but for an unsampled word: write-protected at most once");
 }
 
