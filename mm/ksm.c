@@ -2480,7 +2480,8 @@ static bool folio_page_zero_filled(struct folio *folio, unsigned long i,
  * The first bytes of each page that the sample of a large folio reads, as
  * well as page_maybe_zero()'s words. A large folio that the sample takes
  * for zero-filled is write-protected, or its PTEs cleared, before it is
- * read in full (merge_huge_zero_page(), merge_zero_pte_folio()). Data laid
+ * read in full (merge_huge_zero_page(), merge_zero_pte_folio()), unless it
+ * is marked or zero_check_reads_first(). Data laid
  * out one structure to a page, a lock and then a counter say (the pages of
  * uffd-unit-tests: a pthread mutex, all zero, then a counter), is zero at
  * page_maybe_zero()'s words but not in its first bytes: such a folio would
@@ -2637,8 +2638,7 @@ static bool folio_zero_mergeable(struct folio *folio, unsigned long lo)
 	if (i == folio_nr_pages(folio))
 		return true;
 	/* A word that is not zero, if that is why, becomes the hint. */
-	if (!PageHWPoison(folio_page(folio, i)))
-		folio_page_zero_filled(folio, i, true);
+	folio_page_zero_filled(folio, i, true);
 	return false;
 }
 
@@ -2678,7 +2678,7 @@ static bool zero_check_must_share(struct vm_area_struct *vma)
  * keep; and where its pages may carry MTE tags (arm64 with MTE: every
  * anonymous vma, and an MTE guest's memory under KVM), which the
  * architecture refuses, so that such memory is not write-protected, and
- * zapped from the guest's stage 2, once a folio for nothing.
+ * zapped from the guest's stage 2, once per folio for nothing.
  */
 static bool zero_check_reads_first(struct vm_area_struct *vma)
 {
@@ -2744,24 +2744,24 @@ unlock:
  * merge_huge_zero_page - replace the PMD-mapped THP @folio at @haddr by the
  * huge zero page @zero_folio, which the caller got for the mm with
  * mm_get_huge_zero_folio(); the caller holds a reference on @folio, not
- * its lock, and found each of its pages zero-filled by a sample of words
+ * its lock, and found each of its pages zero-filled by a sample
+ * (large_folio_page_maybe_zero())
  *
  * The PMD is write-protected and flushed, the folio read in full, and the
  * PMD replaced if it has not changed since but for its accessed bit: the
- * folio is read once. The sample (large_folio_page_maybe_zero()) looks at
- * the first 64 bytes of each page and a few words more. A folio that it
- * took for zero-filled but is not costs an mmu notifier range (KVM zaps
- * its mapping of the 2 MiB), a TLB flush, a write fault of its owner and
- * ksmd's reference held meanwhile (a split, which UFFDIO_MOVE and
- * MADV_PAGEOUT need, fails on it), once: the read leaves a hint (the word
- * that is not zero), which later scans look at before the sample while
- * only a folio zero-filled throughout may be merged or split (the default
- * zero_pages_thp_split_min), and a mark in ksm_zero_fooled, which has the
- * folio read in full before it is write-protected from then on, as has a
- * folio that the architecture refused (folio_zero_mergeable(); arm64: MTE
- * tags). Where zero_check_reads_first(), the folio is read first anyway.
- * As for small pages
- * (write_protect_page(), replace_page()), each step has its own mmu
+ * folio is read once. The sample looks at the first ZERO_SAMPLE_HEAD bytes
+ * of each page and a few words more. A folio that it took for zero-filled
+ * but is not costs an mmu notifier range (KVM zaps its mapping of the
+ * 2 MiB), a TLB flush, a write fault of its owner and ksmd's reference
+ * held meanwhile (a split, which UFFDIO_MOVE and MADV_PAGEOUT need, fails
+ * on it), once: the read leaves a hint (the word that is not zero), which
+ * later scans look at before the sample while only a folio zero-filled
+ * throughout may be merged or split (the default zero_pages_thp_split_min),
+ * and a mark in ksm_zero_fooled, which has the folio read in full before
+ * it is write-protected from then on, as has a folio that the architecture
+ * refused (folio_zero_mergeable(); arm64: MTE tags). Where
+ * zero_check_reads_first(), the folio is read first anyway. As for small
+ * pages (write_protect_page(), replace_page()), each step has its own mmu
  * notifier range, so that no secondary MMU waits for a read. The folio
  * lock keeps the swap cache state of the folio still while its references
  * are counted, as in write_protect_page(), and freeing its swap space
@@ -3315,6 +3315,19 @@ static void zero_large_folios_forget(void)
 	ksm_zero_thp.kept = NULL;
 }
 
+/*
+ * run=2 starts afresh: the hints and marks go too, so that a folio is
+ * judged by its own content again, not by what a folio at a pfn of the
+ * same hash was (a mark has a folio read twice). The caller holds
+ * ksm_thread_mutex.
+ */
+static void zero_large_folios_reset(void)
+{
+	zero_large_folios_forget();
+	memset(ksm_zero_hints, 0, sizeof(ksm_zero_hints));
+	bitmap_zero(ksm_zero_fooled, 1 << ZERO_FOOLED_BITS);
+}
+
 /* The last large folio left whole, to be compared only. */
 static inline struct folio *zero_large_folio_kept(void)
 {
@@ -3329,6 +3342,10 @@ static inline void merge_zero_large_folio(struct vm_area_struct *vma,
 }
 
 static inline void zero_large_folios_forget(void)
+{
+}
+
+static inline void zero_large_folios_reset(void)
 {
 }
 
@@ -5961,6 +5978,7 @@ static ssize_t run_store(struct kobject *kobj, struct kobj_attribute *attr,
 	if (ksm_run != flags) {
 		ksm_run = flags;
 		if (flags & KSM_RUN_UNMERGE) {
+			zero_large_folios_reset();
 			set_current_oom_origin();
 			err = unmerge_and_remove_all_rmap_items();
 			clear_current_oom_origin();
