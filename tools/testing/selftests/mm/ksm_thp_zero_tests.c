@@ -387,12 +387,14 @@ static long write_each_thp(char *p, size_t nr)
 
 static void test_sample_miss(bool every_page)
 {
-	const size_t nr = 2, words = pagesize / sizeof(long);
+	/* One THP will do where a PMD is over 32 MiB (arm64 64K: 512 MiB). */
+	const size_t nr = every_page && thpsize > (32UL << 20) ? 1 : 2;
+	const size_t words = pagesize / sizeof(long);
 	const size_t word = 101 * words + words / 8;
 	struct counts before, d;
 	long scanned;
 	char *raw = NULL, *p;
-	long first, again;
+	long first, again = 0;
 	bool ok = false;
 	size_t i;
 
@@ -424,10 +426,13 @@ static void test_sample_miss(bool every_page)
 		goto out;
 	ksm_sysfs_write("run", 0);
 	first = write_each_thp(p, nr);
-	if (!ksm_sysfs_write("run", 1) || !ksm_wait_full_scans(4, 60))
-		goto out;
-	ksm_sysfs_write("run", 0);
-	again = write_each_thp(p, nr);
+	/* A THP that was never write-protected bears no mark to check. */
+	if (!every_page) {
+		if (!ksm_sysfs_write("run", 1) || !ksm_wait_full_scans(4, 60))
+			goto out;
+		ksm_sysfs_write("run", 0);
+		again = write_each_thp(p, nr);
+	}
 	counts_delta(&d, &before);
 	scanned = ksm_sysfs_read("pages_scanned") - scanned;
 	ksft_print_msg("write faults after 4 full scans: %ld, after 4 more: %ld\n",
