@@ -2273,8 +2273,8 @@ out_unlock:
  * flushed (and the THP marked possibly shared where only that makes a
  * write fault, see zero_check_must_share()) before it is read in full, and
  * cleared and flushed before the folio's references are counted, nothing
- * but the mapping may hold the folio, and the vma must be
- * one where a read fault could have placed the huge zero page. The PMD
+ * but the mapping may hold the folio, and the vma must be one where a read
+ * fault could have placed the huge zero page. The PMD
  * is marked dirty to tell it from a huge zero page mapped by a read fault
  * (is_ksm_zero_pmd()); it counts as HPAGE_PMD_NR KSM zero pages, and when
  * it is split, by a write or to unmerge it, its PTEs become KSM zero
@@ -2375,8 +2375,9 @@ static struct {
  * scans too: a folio that is zero but for a few words then costs one word
  * a scan, not a read of the whole folio. A hint needs no lifetime: it is
  * only a place to look, and a word that is not zero shows that the folio
- * which holds it now is not zero-filled, whatever that folio is. ksmd alone
- * uses them, under ksm_thread_mutex.
+ * which holds it now is not zero-filled, whatever that folio is. ksmd uses
+ * them, and run=2 clears them (zero_large_folios_reset()), under
+ * ksm_thread_mutex.
  */
 #define ZERO_HINT_BITS	8
 static struct zero_hint {
@@ -2390,13 +2391,13 @@ static struct zero_hint {
  * cleared, or their PTEs or PMD write-protected, and flushed, and of those
  * that the architecture refused though they read as zeroes (arm64: MTE
  * tags). The hints above are few and are replaced; a mark stays until a
- * folio that bears it is given back, and makes merge_zero_pte_folio() and
- * merge_huge_zero_page() read such a folio in full, asking the
- * architecture, before they clear or write-protect anything, so that such
- * a folio costs one TLB flush and one mmu notifier range (KVM zaps its
- * mappings), not one on every scan.
- * A mark that another folio shares costs it a read in full before each
- * try, nothing else. ksmd alone uses them, under ksm_thread_mutex.
+ * folio that bears it is given back, or until run=2, and makes
+ * merge_zero_pte_folio() and merge_huge_zero_page() read such a folio in
+ * full, asking the architecture, before they clear or write-protect
+ * anything, so that such a folio costs one TLB flush and one mmu notifier
+ * range (KVM zaps its mappings), not one on every scan. A mark that
+ * another folio shares costs it a read in full before each try, nothing
+ * else. ksmd uses them, and run=2 clears them, under ksm_thread_mutex.
  */
 #define ZERO_FOOLED_BITS	15
 static DECLARE_BITMAP(ksm_zero_fooled, 1 << ZERO_FOOLED_BITS);
@@ -2481,13 +2482,13 @@ static bool folio_page_zero_filled(struct folio *folio, unsigned long i,
  * well as page_maybe_zero()'s words. A large folio that the sample takes
  * for zero-filled is write-protected, or its PTEs cleared, before it is
  * read in full (merge_huge_zero_page(), merge_zero_pte_folio()), unless it
- * is marked or zero_check_reads_first(). Data laid
- * out one structure to a page, a lock and then a counter say (the pages of
- * uffd-unit-tests: a pthread mutex, all zero, then a counter), is zero at
- * page_maybe_zero()'s words but not in its first bytes: such a folio would
- * be write-protected and held by ksmd for nothing, and a split that
- * UFFDIO_MOVE needs would fail meanwhile. A folio that fools this sample
- * too costs that once, then it is read first (ksm_zero_fooled).
+ * is marked or zero_check_reads_first(). Data laid out one structure to a
+ * page, a lock and then a counter say (the pages of uffd-unit-tests: a
+ * pthread mutex, all zero, then a counter), is zero at page_maybe_zero()'s
+ * words but not in its first bytes: such a folio would be write-protected
+ * and held by ksmd for nothing, and a split that UFFDIO_MOVE needs would
+ * fail meanwhile. A folio that fools this sample too costs that once, then
+ * it is read first (ksm_zero_fooled).
  */
 #define ZERO_SAMPLE_HEAD	64
 
@@ -2986,12 +2987,12 @@ enum zero_folio_result {
  * costs one flush, leaves a hint that keeps the next scans from trying
  * again where only a folio zero-filled throughout may be merged or split,
  * and a mark in ksm_zero_fooled that has it read in full first from then
- * on. A larger folio is not read under a
- * spinlock: its PTEs are made read-only and clean and flushed, it is read
- * without the lock, and its PTEs are then replaced if they are still
- * read-only and clean, with a second flush; one that the sample took for
- * zero but is not costs those PTEs their write access, once, as a PMD THP
- * does (merge_huge_zero_page()).
+ * on. A larger folio is not read under a spinlock: its PTEs are made
+ * read-only and clean and flushed, it is read without the lock, and its
+ * PTEs are then replaced if they are still read-only and clean, with a
+ * second flush; one that the sample took for zero but is not costs those
+ * PTEs their write access, once, as a PMD THP does
+ * (merge_huge_zero_page()).
  */
 static enum zero_folio_result merge_zero_pte_folio(struct vm_area_struct *vma,
 						   pmd_t *pmd, unsigned long lo,

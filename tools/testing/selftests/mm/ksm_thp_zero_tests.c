@@ -435,8 +435,9 @@ static void test_sample_miss(bool every_page)
 	}
 	counts_delta(&d, &before);
 	scanned = ksm_sysfs_read("pages_scanned") - scanned;
-	ksft_print_msg("write faults after 4 full scans: %ld, after 4 more: %ld\n",
-		       first, again);
+	ksft_print_msg("write faults after 4 full scans: %ld\n", first);
+	if (!every_page)
+		ksft_print_msg("write faults after 4 more: %ld\n", again);
 	ksft_print_msg("pages scanned: %ld\n", scanned);
 	/*
 	 * Whole, in the one vma of both: as kept_whole(), for @nr THPs. Each
