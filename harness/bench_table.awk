@@ -102,14 +102,21 @@ END {
 			fmt(rel["base"]), fmt(rel["series"]),
 			(rel["base"] > 0 && rel["series"] != "") ? sprintf("%.2f", rel["series"] / rel["base"]) : "-"
 	# What zero_pages_scope "all" costs ksmd on a page that is not zero,
-	# next to a user-space walk that reads the first word of each page.
+	# next to a user-space walk that reads the first word of each page
+	# (TLB warm and emptied), and next to that cold walk plus the kernel's
+	# own walk of the page tables (/proc/self/pagemap): the issue's "a
+	# page-table walk plus a read to the first non-zero word".
+	uw = agg("series", "scope-unique" SUBSEP "user_us_per_page_first_word", "user_us_per_page_first_word")
+	uc = agg("series", "scope-unique" SUBSEP "user_us_per_page_first_word_cold", "user_us_per_page_first_word_cold")
+	pm = agg("series", "scope-unique" SUBSEP "pagemap_us_per_page", "pagemap_us_per_page")
 	for (kk = 1; kk <= 2; kk++) {
-		kern = kk == 1 ? "base" : "series"
-		km = agg(kern, "scope-unique" SUBSEP "ksmd_us_per_page_visited", "ksmd_us_per_page_visited")
-		uw = agg(kern, "scope-unique" SUBSEP "user_us_per_page_first_word", "user_us_per_page_first_word")
-		su[kern] = (km != "" && uw != "" && uw > 0) ? km / uw : ""
+		w = kk == 1 ? "scope-unique" : "scope-unique-nosleep"
+		km = agg("series", w SUBSEP "ksmd_us_per_page_visited", "ksmd_us_per_page_visited")
+		if (km != "" && uw != "" && uw > 0)
+			printf "| %s | ksmd us_per_page_visited / user walk's | - | %s | - | |\n", w, fmt(km / uw)
+		if (km != "" && uc != "" && uc > 0)
+			printf "| %s | ksmd us_per_page_visited / cold user walk's | - | %s | - | |\n", w, fmt(km / uc)
+		if (km != "" && uc != "" && pm != "" && uc + pm > 0)
+			printf "| %s | ksmd us_per_page_visited / (pagemap walk + cold user walk) | - | %s | - | |\n", w, fmt(km / (uc + pm))
 	}
-	if (su["series"] != "")
-		printf "| scope-unique | ksmd us_per_page_visited / user walk's | %s | %s | - | |\n",
-			fmt(su["base"]), fmt(su["series"])
 }

@@ -120,10 +120,13 @@
  *   scope-unique
  *           256 MiB of 4K pages of unique data in a process exec()ed by the
  *           bench, never registered: ksmd CPU per page visited over 3 full
- *           scans under zero_pages_scope "all", next to the CPU per page of
- *           a walk of the process over the same memory reading each page's
- *           first word, just before (the least of 5 walks). Kernels
- *           without zero_pages_scope: not applicable.
+ *           scans under zero_pages_scope "all" (1000 pages every 20 ms),
+ *           then over 20 with sleep_millisecs 0 (scope-unique-nosleep),
+ *           next to the CPU per page of a walk of the process over the
+ *           same memory reading each page's first word (with its TLB warm,
+ *           and emptied) and of the kernel's walk of its page tables
+ *           (/proc/self/pagemap), just before (the least of 5 each).
+ *           Kernels without zero_pages_scope: not applicable.
  *   scope-write
  *           latency of writing "all" to zero_pages_scope with SW_PROCS
  *           (2000) small sleeping processes, one of which has its mmap_lock
@@ -3061,43 +3064,89 @@ out:
 /*
  * scope-unique: what zero_pages_scope "all" costs on memory that is not
  * zero. A process exec()ed from the bench (KSM has never seen its mm)
- * fills SU_MIB of 4K pages with unique data and walks them, reading the
- * first word of each page: the user-space reference, in the same guest
- * right before ksmd's run. Then ksmd scans them under the scope for
- * SU_SCANS full scans after one to settle: ksmd CPU per page visited, and
- * its ratio to the walk's CPU per page. ksmd's own work on such a page
- * is a page-table lookup and a read up to the first word that is not
- * zero; the rest is the cost of its scan.
+ * fills SU_MIB of 4K pages with unique data and measures three references
+ * in the same guest right before ksmd's run, each the least of SU_WALKS:
+ *   - a walk reading the first word of each page (user_us_per_page_first_word);
+ *   - the same walk with the TLB emptied before it by an mprotect() round
+ *     trip over the area (user_us_per_page_first_word_cold): under TCG,
+ *     QEMU's software TLB keeps all 65536 translations from one walk to the
+ *     next, which no hardware TLB does, and ksmd's batches are apart;
+ *   - the kernel's own walk of the same page tables, reading
+ *     /proc/self/pagemap (pagemap_us_per_page): a PTE, its page's struct
+ *     page, the lock of each table, mmap_lock every 512 pages.
+ * Then ksmd scans them under the scope for SU_SCANS full scans after one
+ * to settle, in batches of 1000 pages every 20 ms: ksmd CPU per page
+ * visited, and its ratio to the references. Then again SU_SCANS_NOSLEEP
+ * full scans with sleep_millisecs 0 ("scope-unique-nosleep"): ksmd's walk
+ * without the cost of waking it 50 times a second (a timer, a context
+ * switch, under TCG an IPI to a halted vCPU), which is the same on memory
+ * that ksmd scans without the scope. ksmd's own work on such a page is a
+ * page-table lookup and a read up to the first word that is not zero;
+ * the rest is the cost of its scan.
  */
 #define SU_CHILD	"--scope-unique-child"
 #define SU_MIB		256
 #define SU_SCANS	3
+#define SU_SCANS_NOSLEEP	20
 #define SU_WALKS	5
+
+/* CPU per page of a walk reading each page's first word. */
+static double su_walk(const char *p, unsigned long bytes, bool cold)
+{
+	volatile uint64_t sink = 0;
+	unsigned long i;
+	double t0;
+
+	if (cold && (mprotect((void *)p, bytes, PROT_READ) ||
+		     mprotect((void *)p, bytes, PROT_READ | PROT_WRITE)))
+		return -1;
+	t0 = cpu_now();
+	for (i = 0; i < bytes; i += page_size)
+		sink += *(volatile const uint64_t *)(p + i);
+	return (cpu_now() - t0) * 1e6 / (bytes / page_size);
+}
+
+/* CPU per page of the kernel's walk of the area's page tables. */
+static double su_pagemap(const char *p, unsigned long bytes)
+{
+	unsigned long n = bytes / page_size;
+	uint64_t *buf = malloc(n * sizeof(*buf));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	double t0, us = -1;
+
+	if (fd >= 0 && buf) {
+		t0 = cpu_now();
+		if (pread(fd, buf, n * sizeof(*buf),
+			  (uintptr_t)p / page_size * sizeof(*buf)) ==
+		    (ssize_t)(n * sizeof(*buf)))
+			us = (cpu_now() - t0) * 1e6 / n;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return us;
+}
 
 static int su_child(void)
 {
 	const unsigned long bytes = SU_MIB * MIB;
-	volatile uint64_t sink = 0;
-	double t0, user_us;
-	unsigned long i;
-	int walk;
+	double ref[3] = { -1, -1, -1 };
+	int walk, r;
 	char c, *p;
 
 	p = map_pages(bytes);
 	fill_unique(p, bytes, 0x5c09e0000ULL + getpid());
-	/* The least of a few walks: the first one takes the TLB misses. */
-	user_us = 0;
 	for (walk = 0; walk < SU_WALKS; walk++) {
-		double us;
+		double us[3];
 
-		t0 = cpu_now();
-		for (i = 0; i < bytes; i += page_size)
-			sink += *(volatile uint64_t *)(p + i);
-		us = (cpu_now() - t0) * 1e6 / (bytes / page_size);
-		if (!walk || us < user_us)
-			user_us = us;
+		us[0] = su_walk(p, bytes, false);
+		us[1] = su_walk(p, bytes, true);
+		us[2] = su_pagemap(p, bytes);
+		for (r = 0; r < 3; r++)
+			if (us[r] >= 0 && (ref[r] < 0 || us[r] < ref[r]))
+				ref[r] = us[r];
 	}
-	if (write(UNREG_REP_FD, &user_us, sizeof(user_us)) != sizeof(user_us))
+	if (write(UNREG_REP_FD, ref, sizeof(ref)) != sizeof(ref))
 		return 1;
 	/* Stay, untouched, until told to go. */
 	if (!read_full(UNREG_CMD_FD, &c, 1))
@@ -3109,7 +3158,7 @@ static void scope_unique(int run)
 {
 	const char *w = "scope-unique";
 	struct helper h;
-	double user_us;
+	double ref[3];
 
 	ksm_reset(1000, 20);
 	if (!write_str(KSM "zero_pages_scope", "all")) {
@@ -3118,14 +3167,18 @@ static void scope_unique(int run)
 		return;
 	}
 	helper_start(&h, SU_CHILD, "-");
-	if (!read_full(h.rep, &user_us, sizeof(user_us))) {
+	if (!read_full(h.rep, ref, sizeof(ref))) {
 		printf("ksm_bench: %s: the helper failed\n", w);
 		helper_end(&h, true);
 		write_str(KSM "zero_pages_scope", "mergeable");
 		return;
 	}
-	csv(w, run, "user_us_per_page_first_word", user_us);
+	csv(w, run, "user_us_per_page_first_word", ref[0]);
+	csv(w, run, "user_us_per_page_first_word_cold", ref[1]);
+	csv(w, run, "pagemap_us_per_page", ref[2]);
 	settle_and_measure(w, run, 1, SU_SCANS, 120);
+	ksm_write("sleep_millisecs", 0);
+	settle_and_measure("scope-unique-nosleep", run, 1, SU_SCANS_NOSLEEP, 120);
 	helper_end(&h, false);
 	write_str(KSM "zero_pages_scope", "mergeable");
 	ksm_write("run", 2);
