@@ -116,7 +116,7 @@ END {
 			printf "| %s | ksmd us_per_page_visited / user walk's | - | %s | - | |\n", w, fmt(km / uw)
 		if (km != "" && uc != "" && uc > 0)
 			printf "| %s | ksmd us_per_page_visited / cold user walk's | - | %s | - | |\n", w, fmt(km / uc)
-		if (km != "" && uc != "" && pm != "" && uc + pm > 0)
+		if (km != "" && uc != "" && pm != "" && uc > 0 && pm > 0)
 			printf "| %s | ksmd us_per_page_visited / (pagemap walk + cold user walk) | - | %s | - | |\n", w, fmt(km / (uc + pm))
 	}
 }

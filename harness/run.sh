@@ -13,6 +13,10 @@
 #   test    kernel + selftests + initramfs, boot, run tests.list, summary;
 #           with KCSAN=1 the KCSAN kernel in out/build/series-kcsan, the KSM
 #           lines of tests.list and 300 s of stress, KCSAN reports listed
+#           ARCH=arm64 [PAGE_SIZE=4K|16K|64K (default 64K)]: the KSM lines
+#           of tests.list and the arm64 tests on a cross-built arm64 kernel
+#           in QEMU's virt machine (TCG, MTE on), results in
+#           out/test-series-arm64-<N>k
 #   kernel-kcsan  the KCSAN test kernel alone
 #   demo    kernel + demo program, boot, run the demo workload
 #   test-base  the selftests on the pristine base kernel (expected to fail)
@@ -23,16 +27,12 @@
 #   bisect  the kernel at each patch booted, with the selftests it has
 #   check   patches, a build of each patch in turn, checkpatch --strict on
 #           the whole series, W=1 build of its C files, sparse, kernel-doc
-#           and the admin-guide htmldocs against the base, W=1 builds of
+#           and the HTML of the documents it changes against the base, W=1 builds of
 #           mm/ksm.o for arm64 64K, ppc64le and s390x
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
 #           out/src (or of BASE against SERIES)
 #   each-patch  only the build of each patch in turn (after make kernel)
-#   docs    only kernel-doc and the HTML of the documents (after base)
-#           ARCH=arm64 [PAGE_SIZE=4K|16K|64K (default 64K)]: the KSM lines
-#           of tests.list and the arm64 tests on a cross-built arm64 kernel
-#           in QEMU's virt machine (TCG, MTE on), results in
-#           out/test-series-arm64-<N>k
+#   docs    only kernel-doc and the HTML of the documents (applies the series)
 #   bench   base and series kernels without debug options, same workloads,
 #           table of ratios, CSV and plot in out/bench; PROFILE=1 boots them
 #           with profile=2 and names the functions in out/bench/profile-*.txt;
@@ -1798,7 +1798,7 @@ check_docs() {
 	for t in base series; do
 		{ make -s -C "$OUT/src/$t" O="$d/$t" SPHINXDIRS=admin-guide/mm \
 			SPHINXOPTS=-E htmldocs &&
-		  srctree=$OUT/src/$t sphinx-build -q -b html -E \
+		  PYTHONDONTWRITEBYTECODE=1 srctree=$OUT/src/$t sphinx-build -q -b html -E \
 			-c "$OUT/src/$t/Documentation" -d "$d/$t/abi-doctrees" \
 			"$d/abi-src" "$d/$t/abi-testing"; } > "$d/htmldocs-$t.log" 2>&1 &
 		pids[$t]=$!
@@ -1809,8 +1809,10 @@ check_docs() {
 			built=0
 			continue
 		fi
-		sed -e "s|$OUT/src/$t/||g" -e "s|$d/$t/||g" "$d/htmldocs-$t.log" |
-			grep -E 'WARNING|ERROR' > "$d/htmldocs-$t.diags" || true
+		# get_abi.pl's own warnings too ("Warning: file F#LINE:").
+		sed -e "s|$OUT/src/$t/||g" -e "s|$d/$t/||g" -e 's/#[0-9][0-9]*:/:/g' \
+			"$d/htmldocs-$t.log" |
+			grep -E 'WARNING|ERROR|^Warning:' > "$d/htmldocs-$t.diags" || true
 	done
 	[ $built = 1 ] || return 1
 	f=$(new_diags "$d/htmldocs-base.diags" "$d/htmldocs-series.diags")
@@ -2036,7 +2038,7 @@ check-deps) step_check_deps ;;
 kernel-kcsan) step_kernel_kcsan ;;
 gen-patches) gen_patches ;;
 each-patch) gen_patches && check_each_patch ;;
-docs) check_docs ;;
+docs) step_series_tree && check_docs ;;
 newest) step_newest ;;
 test-base) step_test_base ;;
 bench) step_bench ;;

@@ -3173,9 +3173,13 @@ static void scope_unique(int run)
 		write_str(KSM "zero_pages_scope", "mergeable");
 		return;
 	}
-	csv(w, run, "user_us_per_page_first_word", ref[0]);
-	csv(w, run, "user_us_per_page_first_word_cold", ref[1]);
-	csv(w, run, "pagemap_us_per_page", ref[2]);
+	/* A reference that could not be measured is left out (-1). */
+	if (ref[0] >= 0)
+		csv(w, run, "user_us_per_page_first_word", ref[0]);
+	if (ref[1] >= 0)
+		csv(w, run, "user_us_per_page_first_word_cold", ref[1]);
+	if (ref[2] >= 0)
+		csv(w, run, "pagemap_us_per_page", ref[2]);
 	settle_and_measure(w, run, 1, SU_SCANS, 120);
 	ksm_write("sleep_millisecs", 0);
 	settle_and_measure("scope-unique-nosleep", run, 1, SU_SCANS_NOSLEEP, 120);
