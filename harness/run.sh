@@ -27,8 +27,8 @@
 #   bisect  the kernel at each patch booted, with the selftests it has
 #   check   patches, a build of each patch in turn, checkpatch --strict on
 #           the whole series, W=1 build of its C files, sparse, kernel-doc
-#           and the HTML of the documents it changes against the base, W=1 builds of
-#           mm/ksm.o for arm64 64K, ppc64le and s390x
+#           and the HTML of the documents it changes against the base, W=1
+#           builds of mm/ksm.o for arm64 64K, ppc64le and s390x
 #   check-cross [BASE SERIES]  only those cross builds, of the trees in
 #           out/src (or of BASE against SERIES)
 #   each-patch  only the build of each patch in turn (after make kernel)
